@@ -1,0 +1,42 @@
+# ntk: Neural Tangent Kernel regression inside PostgreSQL
+
+EXTENSION = ntk
+MODULE_big = ntk
+DATA = $(wildcard sql/ntk--*.sql)
+
+OBJS = \
+	src/arrays.o \
+	src/kernel.o \
+	src/kernel_sql.o \
+	src/ntk.o
+
+HEADERS = src/kernel.h src/ntk.h
+
+REGRESS = kernel
+REGRESS_OPTS = --inputdir=. --load-extension=ntk
+
+PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK = -lopenblas -llapacke -lm
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# C unit tests of the numerics: no server needed.
+UNIT_CFLAGS = -O2 -g -std=c99 -Wall -Wextra -I$(srcdir)/src
+UNIT_SRCS = src/kernel.c
+
+test/unit/test_kernel: test/unit/test_kernel.c $(UNIT_SRCS) src/kernel.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_kernel.c $(UNIT_SRCS) -lopenblas -llapacke -lm
+
+.PHONY: unitcheck
+unitcheck: test/unit/test_kernel
+	test/unit/test_kernel
+
+EXTRA_CLEAN = test/unit/test_kernel
+
+# The pure numerics as a shared library, for the numpy-reference tests (ctypes).
+test/unit/libntkcore.so: $(UNIT_SRCS) src/kernel.h
+	$(CC) $(UNIT_CFLAGS) -fPIC -shared -o $@ $(UNIT_SRCS) -lopenblas -llapacke -lm
+
+EXTRA_CLEAN += test/unit/libntkcore.so

@@ -1,0 +1,136 @@
+/*-------------------------------------------------------------------------
+ *
+ * ntk.c
+ *	  Module initialization: GUCs and the status-to-error mapping.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "ntk.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <unistd.h>
+
+PG_MODULE_MAGIC;
+
+int			ntk_threads = 0;
+int			ntk_max_memory_kb = 0;
+
+void		_PG_init(void);
+
+/* Half of the physical memory in kB, or 4GB if the system does not say. */
+static int
+DefaultMaxMemoryKb(void)
+{
+	long		pages = sysconf(_SC_PHYS_PAGES);
+	long		page_size = sysconf(_SC_PAGESIZE);
+	double		kb;
+
+	if (pages <= 0 || page_size <= 0)
+		return 4 * 1024 * 1024;
+	kb = (double) pages * (double) page_size / 1024.0 / 2.0;
+	return kb > (double) INT_MAX ? INT_MAX : (int) kb;
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("ntk.threads",
+							"Threads a fit or batch prediction may use.",
+							"0 means one per core.",
+							&ntk_threads,
+							0, 0, 1024,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ntk.max_memory",
+							"Memory a single fit may use.",
+							"A fit whose estimated peak is larger is refused before allocating. "
+							"The default is half of the physical memory.",
+							&ntk_max_memory_kb,
+							DefaultMaxMemoryKb(), 1024, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("ntk");
+}
+
+void
+ntk_set_blas_threads(void)
+{
+	int			n = ntk_threads;
+
+	if (n <= 0)
+		n = openblas_get_num_procs();
+	openblas_set_num_threads(n);
+}
+
+void
+ntk_status_error(NtkStatus st, const char *context)
+{
+	switch (st)
+	{
+		case NTK_OK:
+			return;
+		case NTK_BAD_DEPTH:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("depth must be between 0 and %d", NTK_MAX_DEPTH)));
+			break;
+		case NTK_BAD_SIGMA_W:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sigma_w must be positive and finite")));
+			break;
+		case NTK_BAD_SIGMA_B:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sigma_b must be non-negative and finite")));
+			break;
+		case NTK_BAD_ACTIVATION:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown activation"),
+					 errhint("Valid activations are \"relu\" and \"erf\".")));
+			break;
+		case NTK_BAD_DIMENSION:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("invalid dimension in %s", context)));
+			break;
+		case NTK_NOT_FINITE:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("NaN or Infinity not allowed in %s", context)));
+			break;
+		case NTK_OVERFLOW:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("kernel value out of range in %s", context),
+					 errdetail("An intermediate value exceeded the range of double precision."),
+					 errhint("Scale the inputs to a smaller norm.")));
+			break;
+		case NTK_NOT_POSITIVE_DEFINITE:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("kernel matrix is not positive definite in %s", context),
+					 errdetail("The Cholesky factorization failed; the training set likely has duplicate or nearly dependent rows."),
+					 errhint("Raise the \"ridge\" option, for example to 1e-4.")));
+			break;
+		case NTK_LAPACK_ERROR:
+			elog(ERROR, "LAPACK argument error in %s", context);
+			break;
+		case NTK_CANCELED:
+			/* the interrupt itself is raised by CHECK_FOR_INTERRUPTS */
+			CHECK_FOR_INTERRUPTS();
+			elog(ERROR, "%s canceled", context);
+			break;
+	}
+	elog(ERROR, "unexpected status %d in %s", (int) st, context);
+}

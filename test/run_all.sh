@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test/run_all.sh: every test of ntk, from a fresh Debian/Ubuntu machine.
+#
+# Installs the packages it needs, builds and installs the extension, runs the
+# C unit tests and the numpy-reference tests of the numerics (no server),
+# then starts a throwaway cluster for pg_regress and pgTAP, and removes it.
+# The last line is "checks: N passed, N failed"; the exit status is non-zero
+# on any failure.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=/usr/bin/python3
+. test/deps.sh
+. test/cluster.sh
+
+if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
+    echo "run as root or with sudo: installing packages and the extension needs it" >&2
+    exit 2
+fi
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+
+ntk_install_deps || { echo "checks: 0 passed, 1 failed"; exit 1; }
+
+passed=0; failed=0; failures=""
+check() {   # check NAME COMMAND...: runs one check, records the outcome
+    local name=$1; shift
+    echo "=== $name"
+    if "$@"; then
+        passed=$((passed + 1)); echo "--- ok: $name"
+    else
+        failed=$((failed + 1)); failures="$failures $name"; echo "--- FAILED: $name"
+    fi
+}
+finish() {
+    [ -z "$failures" ] || echo "failed:$failures"
+    echo "checks: $passed passed, $failed failed"
+    [ "$failed" = 0 ]
+    exit $?
+}
+
+build() { make -s clean >/dev/null && make -s ${NTK_CFLAGS:+COPT="$NTK_CFLAGS"} && $SUDO make -s install >/dev/null; }
+check build build || finish
+
+# 1. numerics without a server
+check unit-c make -s unitcheck
+check numpy-reference bash -c "make -s test/unit/libntkcore.so && $PY test/python/test_kernel_ref.py"
+check finite-width $PY test/python/test_finite_width.py
+
+# 2. SQL: pg_regress and pgTAP on a throwaway cluster
+cluster_start || { failed=$((failed + 1)); failures="$failures cluster"; finish; }
+chmod -R a+rwX "$ROOT" 2>/dev/null   # pg_regress writes results/ as the cluster owner
+
+installcheck() {
+    if [ -n "$CLUSTER_RUN" ]; then
+        $CLUSTER_RUN make -s installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER"
+    else
+        make -s installcheck
+    fi
+    local rc=$?
+    [ $rc = 0 ] || { [ -f regression.diffs ] && head -200 regression.diffs; }
+    return $rc
+}
+check pg_regress installcheck
+
+pgtap() {
+    psql -q -X -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS ntk_tap" -c "CREATE DATABASE ntk_tap" >/dev/null || return 1
+    psql -q -X -v ON_ERROR_STOP=1 -d ntk_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION ntk" >/dev/null || return 1
+    PGDATABASE=ntk_tap pg_prove --ext .sql -r test/pgtap
+}
+check pgtap pgtap
+
+for t in test/python/test_sql_*.py; do
+    [ -e "$t" ] || continue
+    check "$(basename "$t" .py)" $PY "$t"
+done
+
+cluster_stop
+finish
