@@ -6,11 +6,16 @@ DATA = $(wildcard sql/ntk--*.sql)
 
 OBJS = \
 	src/arrays.o \
+	src/fit.o \
+	src/gram.o \
 	src/kernel.o \
 	src/kernel_sql.o \
-	src/ntk.o
+	src/model.o \
+	src/ntk.o \
+	src/options.o \
+	src/predict.o \
+	src/solve.o
 
-HEADERS = src/kernel.h src/ntk.h
 
 REGRESS = kernel
 REGRESS_OPTS = --inputdir=. --load-extension=ntk
@@ -24,7 +29,7 @@ include $(PGXS)
 
 # C unit tests of the numerics: no server needed.
 UNIT_CFLAGS = -O2 -g -std=c99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c
+UNIT_SRCS = src/kernel.c src/gram.c src/solve.c
 
 test/unit/test_kernel: test/unit/test_kernel.c $(UNIT_SRCS) src/kernel.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_kernel.c $(UNIT_SRCS) -lopenblas -llapacke -lm

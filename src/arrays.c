@@ -33,7 +33,8 @@ ntk_array_data(ArrayType *arr, const char *what, int *len)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("array \"%s\" must not be empty", what)));
-	if (ARR_HASNULL(arr))
+	/* not ARR_HASNULL: a slice keeps its source's bitmap without any NULLs */
+	if (array_contains_nulls(arr))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("array \"%s\" must not contain nulls", what)));
@@ -45,7 +46,8 @@ ntk_array_data(ArrayType *arr, const char *what, int *len)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("array \"%s\" must not contain NaN or Infinity", what),
 					 errdetail("Element %d is %s.", i + 1,
-							   isnan(data[i]) ? "NaN" : "Infinity")));
+							   isnan(data[i]) ? "NaN" :
+							   data[i] > 0 ? "Infinity" : "-Infinity")));
 	}
 	*len = n;
 	return data;

@@ -11,6 +11,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "model.h"
 #include "ntk.h"
 
 #include <cblas.h>
@@ -59,6 +60,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ntk");
+	ntk_model_init();
 }
 
 void

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# demo/fashion_mnist.sh: Neural Tangent Kernel classification of Fashion-MNIST, in SQL.
+#
+#   sudo bash demo/fashion_mnist.sh               # 10000 training images, 10000 test images
+#   sudo bash demo/fashion_mnist.sh --quick       # 2000 training images (under a minute)
+#   sudo bash demo/fashion_mnist.sh --train 20000 # any size up to 60000
+#   sudo bash demo/fashion_mnist.sh --full        # all 60000 (an exact kernel solve needs
+#                                                 #   roughly 60000^2 x 8 B = 29 GB per matrix)
+#   options: --test N (1..10000), --keep (leave the cluster running afterwards),
+#            --options JSON (replace the fit options below), --min-accuracy A.
+#   The same through the environment: NTK_DEMO_TRAIN, NTK_DEMO_TEST, NTK_DEMO_OPTIONS,
+#   NTK_DEMO_MIN_ACCURACY.
+#
+# On a fresh Debian 12 machine it installs the packages it needs (PostgreSQL 15,
+# OpenBLAS, numpy, psycopg2 and Debian's dataset-fashion-mnist), builds and installs
+# the extension, starts a throwaway PostgreSQL cluster, loads the images into tables,
+# fits a classifier with the aggregate ntk_fit_classifier, predicts the test set with
+# ntk_predict_batch, and prints accuracy, a confusion matrix and per-class accuracy,
+# all computed in SQL.  It exits non-zero if any step fails or the accuracy is below
+# a sanity floor.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=/usr/bin/python3   # Debian's python: numpy and psycopg2 come from Debian packages
+
+# Defaults: depth-3 ReLU NTK on raw [0,1] pixels with a small relative ridge.  A numpy
+# sweep on the first 10000 training images (demo/experiment_numpy.py, see demo/README.md)
+# found depth 1..5 within 0.5 points of each other; see the README for the numbers.
+FIT_OPTIONS_DEFAULT='{"depth": 3, "kernel": "ntk", "activation": "relu", "ridge": 1e-3, "standardize": false}'
+
+N_TRAIN=${NTK_DEMO_TRAIN:-10000}
+N_TEST=${NTK_DEMO_TEST:-10000}
+FIT_OPTIONS=${NTK_DEMO_OPTIONS:-$FIT_OPTIONS_DEFAULT}
+MIN_ACC=${NTK_DEMO_MIN_ACCURACY:-}
+KEEP=0
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --train) N_TRAIN=${2:?--train needs a number}; shift 2 ;;
+        --test) N_TEST=${2:?--test needs a number}; shift 2 ;;
+        --full) N_TRAIN=60000; N_TEST=10000; shift ;;
+        --quick) N_TRAIN=2000; shift ;;
+        --options) FIT_OPTIONS=${2:?--options needs a JSON object}; shift 2 ;;
+        --min-accuracy) MIN_ACC=${2:?--min-accuracy needs a number}; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+case $N_TRAIN in ''|*[!0-9]*) echo "--train must be a number" >&2; exit 2 ;; esac
+case $N_TEST in ''|*[!0-9]*) echo "--test must be a number" >&2; exit 2 ;; esac
+if [ "$N_TRAIN" -lt 10 ] || [ "$N_TRAIN" -gt 60000 ] || [ "$N_TEST" -lt 1 ] || [ "$N_TEST" -gt 10000 ]; then
+    echo "--train must be in 10..60000 and --test in 1..10000" >&2; exit 2
+fi
+# Sanity floor for the accuracy: a kernel regressor is far above chance (0.10) even on
+# a few hundred images; 10000 images give ~0.87.
+if [ -z "$MIN_ACC" ]; then
+    if [ "$N_TRAIN" -ge 5000 ]; then MIN_ACC=0.80
+    elif [ "$N_TRAIN" -ge 1000 ]; then MIN_ACC=0.75
+    else MIN_ACC=0.50; fi
+fi
+
+if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
+    echo "run as root or with sudo: installing packages and the extension needs it" >&2
+    exit 2
+fi
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+step() { printf '\n== %s\n' "$*"; }
+die() { echo "demo FAILED: $*" >&2; exit 1; }
+
+echo "ntk demo: Fashion-MNIST, $N_TRAIN training images, $N_TEST test images"
+
+# 1. packages --------------------------------------------------------------------------
+step "1/6 packages"
+. test/deps.sh
+ntk_install_deps dataset-fashion-mnist || die "package installation failed"
+DATA=${NTK_DEMO_DATA:-/usr/share/datasets/fashion-mnist}
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    [ -r "$DATA/$f" ] || die "missing $DATA/$f (Debian package dataset-fashion-mnist)"
+done
+echo "ok: PostgreSQL $(pg_config --version | awk '{print $2}'), dataset in $DATA"
+
+# 2. build and install -----------------------------------------------------------------
+step "2/6 build and install the extension"
+t0=$(now)
+make -s >/dev/null || die "make failed"
+$SUDO make -s install >/dev/null || die "make install failed"
+echo "ok ($(secs "$t0" "$(now)") s)"
+
+# 3. a throwaway cluster ---------------------------------------------------------------
+step "3/6 start a throwaway PostgreSQL cluster"
+. test/cluster.sh
+cluster_start || die "could not start the cluster"
+export PGDATABASE=ntk_demo
+psql -X -q -d postgres -c "CREATE DATABASE ntk_demo" || die "CREATE DATABASE failed"
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION ntk" || die "CREATE EXTENSION ntk failed"
+echo "ok: $PGHOST port $PGPORT, database $PGDATABASE"
+
+# psql: echoes each statement and its time (\timing), stops at the first error.
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off)
+run_sql() { { printf '\\timing on\n\\set ECHO queries\n'; cat; } | "${PSQL[@]}" "$@"; }
+sql_value() { "${PSQL[@]}" -At -c "$1"; }
+
+# 4. load ------------------------------------------------------------------------------
+step "4/6 load the images (demo/load_fmnist.py: binary COPY, pixels / 255)"
+t0=$(now)
+$PY demo/load_fmnist.py --train "$N_TRAIN" --test "$N_TEST" || die "loading failed"
+T_LOAD=$(secs "$t0" "$(now)")
+"${PSQL[@]}" -c "SELECT id, label, array_length(x, 1) AS pixels, x[407:411]::numeric(4,3)[] AS \"x[407:411]\"
+                 FROM fmnist_train ORDER BY id LIMIT 3" || die "query failed"
+echo "load: $T_LOAD s"
+
+# 5. fit -------------------------------------------------------------------------------
+step "5/6 fit: kernel regression on one-hot labels, in one aggregate"
+# Memory a fit may use: most of this machine's available memory.
+AVAIL_KB=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+MAX_MEM="$((AVAIL_KB * 8 / 10 / 1024))MB"
+t0=$(now)
+run_sql <<SQL || die "fit failed"
+SET ntk.max_memory = '$MAX_MEM';
+SELECT ntk_fit_classifier('fmnist', x, label, '$FIT_OPTIONS'::jsonb) AS model_id
+FROM fmnist_train;
+SQL
+T_FIT=$(secs "$t0" "$(now)")
+
+# 6. predict and evaluate --------------------------------------------------------------
+step "6/6 predict the test set (ntk_predict_batch) and evaluate in SQL"
+t0=$(now)
+run_sql <<'SQL' || die "prediction failed"
+CREATE TABLE fmnist_pred AS
+SELECT id, label AS predicted
+FROM ntk_predict_batch('fmnist', 'SELECT id, x FROM fmnist_test');
+SQL
+T_PRED=$(secs "$t0" "$(now)")
+echo
+echo "-- one row at a time works too:"
+run_sql <<'SQL' || die "ntk_predict_class failed"
+SELECT id, label AS truth, ntk_predict_class('fmnist', x) AS predicted
+FROM fmnist_test ORDER BY id LIMIT 5;
+SQL
+
+echo
+echo "-- accuracy"
+run_sql <<'SQL' || die "query failed"
+SELECT count(*) AS test_images,
+       count(*) FILTER (WHERE p.predicted = t.label) AS correct,
+       round(avg((p.predicted = t.label)::int), 4) AS accuracy
+FROM fmnist_test t JOIN fmnist_pred p USING (id);
+SQL
+
+echo
+echo "-- confusion matrix: rows = true class, columns = predicted class (psql's \\crosstabview)"
+run_sql <<'SQL' || die "query failed"
+SELECT tc.k || ' ' || tc.label AS "true \ predicted", pc.k AS predicted,
+       count(p.id) AS n
+FROM fmnist_classes tc CROSS JOIN fmnist_classes pc
+LEFT JOIN (fmnist_test t JOIN fmnist_pred p USING (id))
+       ON t.label = tc.label AND p.predicted = pc.label
+GROUP BY tc.k, tc.label, pc.k
+ORDER BY tc.k, pc.k
+\crosstabview
+SQL
+
+echo
+echo "-- per-class accuracy"
+run_sql <<'SQL' || die "query failed"
+SELECT c.k, c.label AS class, count(*) AS images,
+       round(avg((p.predicted = t.label)::int), 4) AS accuracy,
+       mode() WITHIN GROUP (ORDER BY p.predicted)
+           FILTER (WHERE p.predicted <> t.label) AS most_confused_with
+FROM fmnist_classes c
+JOIN fmnist_test t ON t.label = c.label
+JOIN fmnist_pred p USING (id)
+GROUP BY c.k, c.label
+ORDER BY c.k;
+SQL
+
+echo
+echo "-- the model as stored in ntk_models (training inputs and coefficients left out)"
+run_sql -x <<'SQL' || die "query failed"
+SELECT id, name, owner, created_at, task, kernel, activation, depth, sigma_w, sigma_b,
+       ridge, n_train, n_features, n_outputs, classes, options, metrics
+FROM ntk_models;
+SQL
+
+ACC=$(sql_value "SELECT round(avg((p.predicted = t.label)::int), 4) FROM fmnist_test t JOIN fmnist_pred p USING (id)")
+N_PRED=$(sql_value "SELECT count(*) FROM fmnist_pred")
+MODEL_SIZE=$(sql_value "SELECT pg_size_pretty(pg_total_relation_size('ntk_models'))")
+
+echo
+echo "== summary"
+printf '  %-9s %s\n' data "Fashion-MNIST, $N_TRAIN train / $N_TEST test images, 784 pixels in [0,1]" \
+    options "$FIT_OPTIONS" \
+    load "$T_LOAD s" fit "$T_FIT s" predict "$T_PRED s ($N_PRED images)" \
+    model "ntk_models takes $MODEL_SIZE on disk" \
+    accuracy "$ACC (sanity floor $MIN_ACC)"
+
+[ "$N_PRED" = "$N_TEST" ] || die "predicted $N_PRED of $N_TEST test images"
+awk -v a="$ACC" -v m="$MIN_ACC" 'BEGIN { exit !(a + 0 >= m + 0) }' \
+    || die "accuracy $ACC is below the sanity floor $MIN_ACC"
+
+if [ "$KEEP" = 1 ]; then
+    trap - EXIT
+    echo
+    echo "The cluster keeps running. Explore it with:"
+    echo "  psql -h $PGHOST -p $PGPORT -U $PGUSER $PGDATABASE"
+    echo "Stop and remove it with:"
+    echo "  ${CLUSTER_RUN:+$CLUSTER_RUN }$PG_BIN/pg_ctl -D $CLUSTER_DIR/data stop && rm -rf $CLUSTER_DIR"
+fi
+echo "demo OK"

@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * gram.h
+ *	  Kernel matrices from data matrices (pure numerics, caller-owned buffers).
+ *
+ * Layouts: data matrices are row-major (one point per row of d doubles).
+ * The symmetric Gram is column-major n x n with its lower triangle filled
+ * (LAPACK's 'L' convention).  The cross kernel of m query points against n
+ * training points is row-major m x n (one query per row).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NTK_GRAM_H
+#define NTK_GRAM_H
+
+#include "kernel.h"
+
+/*
+ * Progress callback: called between blocks of work with the fraction of the
+ * phase done (0..1).  A nonzero return cancels; the routine then returns
+ * NTK_CANCELED with its outputs unspecified.
+ */
+typedef int (*NtkProgressFn) (void *arg, double fraction);
+
+typedef enum NtkKernelKind
+{
+	NTK_KERNEL_NTK = 0,
+	NTK_KERNEL_NNGP = 1
+} NtkKernelKind;
+
+/*
+ * Per-point diagonal states of n row-major points: diag must hold
+ * n * ntk_diag_len(p) doubles.
+ */
+extern NtkStatus ntk_points_diag(const NtkParams *p, const double *X, int n,
+								 int d, double *diag);
+
+/*
+ * Lower triangle of the n x n Gram of X (column-major, leading dimension n),
+ * diag from ntk_points_diag.  Exact on the diagonal.
+ */
+extern NtkStatus ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
+							  const double *X, int n, int d,
+							  const double *diag, double *K,
+							  NtkProgressFn progress, void *arg);
+
+/*
+ * Cross kernel of m query points Q against n points X: row-major m x n,
+ * K[i * n + j] = k(Q_i, X_j).  qdiag / xdiag from ntk_points_diag.
+ */
+extern NtkStatus ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
+								const double *Q, int m, const double *qdiag,
+								const double *X, int n, const double *xdiag,
+								int d, double *K,
+								NtkProgressFn progress, void *arg);
+
+/*
+ * Predicts one point q (d values): kbuf (n) receives k(q, X_j), qdiag (one
+ * diagonal state) q's own state, out (k) = sum_j k(q, X_j) alpha[j, :] with
+ * alpha column-major n x k.
+ */
+extern NtkStatus ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
+								   const double *X, int n, int d,
+								   const double *xdiag, const double *alpha,
+								   int k, const double *q, double *qdiag,
+								   double *kbuf, double *out);
+
+/* Self kernel of a point from its diagonal state. */
+static inline double
+ntk_diag_value(const NtkParams *p, NtkKernelKind kind, const double *diag)
+{
+	return kind == NTK_KERNEL_NNGP ? ntk_diag_nngp(p, diag) : ntk_diag_ntk(p, diag);
+}
+
+#endif							/* NTK_GRAM_H */

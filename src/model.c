@@ -1,0 +1,520 @@
+/*-------------------------------------------------------------------------
+ *
+ * model.c
+ *	  The model store: writing models to ntk_models / ntk_model_data with
+ *	  SPI, reading and decoding them, and a per-backend cache of decoded
+ *	  models invalidated across backends.
+ *
+ * Large arrays (training inputs, dual coefficients) live in ntk_model_data
+ * as raw float64 chunks of at most NTK_CHUNK_DOUBLES values each, so no
+ * single value approaches the 1 GB limit of a datum.
+ *
+ * Every read goes through SPI as the current user, so row-level security on
+ * ntk_models decides what a role can see.  Writers fire a statement trigger
+ * (ntk_models_invalidate) that sends a relcache invalidation of ntk_models
+ * at commit; every backend drops its cached models when it arrives.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "model.h"
+#include "ntk.h"
+
+/* 16M doubles = 128 MB per stored chunk */
+#define NTK_CHUNK_DOUBLES ((size_t) 16 * 1024 * 1024)
+
+static NtkModel *model_cache = NULL;
+static uint64 cache_generation = 1;
+static char *schema_name = NULL;
+
+PG_FUNCTION_INFO_V1(ntk_models_invalidate);
+
+/* Any change to ntk_models or role membership makes every cached model stale. */
+static void
+InvalidateCache(Datum arg, Oid relid)
+{
+	cache_generation++;
+	if (!OidIsValid(relid) && schema_name)
+	{
+		pfree(schema_name);
+		schema_name = NULL;
+	}
+}
+
+static void
+InvalidateCacheSyscache(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cache_generation++;
+}
+
+void
+ntk_model_init(void)
+{
+	/* the relid is not checked: an extra reload is cheap and always safe */
+	CacheRegisterRelcacheCallback(InvalidateCache, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, InvalidateCacheSyscache, (Datum) 0);
+	CacheRegisterSyscacheCallback(EXTENSIONOID, InvalidateCacheSyscache, (Datum) 0);
+}
+
+const char *
+ntk_schema(void)
+{
+	if (schema_name == NULL)
+	{
+		Oid			ext = get_extension_oid("ntk", false);
+		HeapTuple	tup = SearchSysCache1(EXTENSIONOID, ObjectIdGetDatum(ext));
+		char	   *nsp;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for extension %u", ext);
+		nsp = get_namespace_name(((Form_pg_extension) GETSTRUCT(tup))->extnamespace);
+		ReleaseSysCache(tup);
+
+		schema_name = MemoryContextStrdup(TopMemoryContext,
+										  quote_identifier(nsp));
+	}
+	return schema_name;
+}
+
+/*
+ * Statement trigger on ntk_models: other backends must reload their models
+ * once this transaction commits.
+ */
+Datum
+ntk_models_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "ntk_models_invalidate: not called as a trigger");
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
+/* A bytea holding count doubles. */
+static bytea *
+DoublesToBytea(const double *v, size_t count)
+{
+	size_t		bytes = count * sizeof(double);
+	bytea	   *b = palloc(VARHDRSZ + bytes);
+
+	SET_VARSIZE(b, VARHDRSZ + bytes);
+	memcpy(VARDATA(b), v, bytes);
+	return b;
+}
+
+/* Inserts one part (a named array of doubles) in chunks. */
+static void
+StorePart(SPIPlanPtr plan, int64 id, const char *part, const double *v,
+		  size_t count)
+{
+	size_t		off;
+	int			chunk = 0;
+
+	for (off = 0; off < count; off += NTK_CHUNK_DOUBLES, chunk++)
+	{
+		size_t		len = Min(NTK_CHUNK_DOUBLES, count - off);
+		bytea	   *b = DoublesToBytea(v + off, len);
+		Datum		values[4];
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		values[0] = Int64GetDatum(id);
+		values[1] = CStringGetTextDatum(part);
+		values[2] = Int32GetDatum(chunk);
+		values[3] = PointerGetDatum(b);
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not store model data: %s", SPI_result_code_string(rc));
+		pfree(b);
+	}
+}
+
+int64
+ntk_model_store(const NtkModelData *md)
+{
+	StringInfoData sql;
+	StringInfoData opts;
+	Oid			argtypes[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+		FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID, INT4OID,
+	TEXTARRAYOID, TEXTOID};
+	Datum		values[13];
+	char		nulls[13];
+	Oid			dargtypes[4] = {INT8OID, TEXTOID, INT4OID, BYTEAOID};
+	SPIPlanPtr	plan;
+	int64		id;
+	bool		isnull;
+	int			rc;
+	const char *schema = ntk_schema();
+
+	initStringInfo(&opts);
+	ntk_options_to_json(md->opts, &opts);
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(md->name);
+	values[1] = CStringGetTextDatum(md->task == NTK_TASK_CLASSIFICATION ?
+									"classification" : "regression");
+	values[2] = CStringGetTextDatum(md->opts->kind == NTK_KERNEL_NNGP ? "nngp" : "ntk");
+	values[3] = CStringGetTextDatum(ntk_activation_name(md->opts->params.activation));
+	values[4] = Int32GetDatum(md->opts->params.depth);
+	values[5] = Float8GetDatum(md->opts->params.sigma_w);
+	values[6] = Float8GetDatum(md->opts->params.sigma_b);
+	values[7] = Float8GetDatum(md->ridge);
+	values[8] = Int32GetDatum(md->n);
+	values[9] = Int32GetDatum(md->d);
+	values[10] = Int32GetDatum(md->k);
+	if (md->nclasses > 0)
+	{
+		Datum	   *elems = palloc(md->nclasses * sizeof(Datum));
+		int			i;
+
+		for (i = 0; i < md->nclasses; i++)
+			elems[i] = CStringGetTextDatum(md->classes[i]);
+		values[11] = PointerGetDatum(construct_array(elems, md->nclasses, TEXTOID,
+													 -1, false, TYPALIGN_INT));
+	}
+	else
+		nulls[11] = 'n';
+	values[12] = CStringGetTextDatum(md->metrics_json);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO %s.ntk_models (name, owner, task, kernel, activation, depth, "
+					 "sigma_w, sigma_b, ridge, n_train, n_features, n_outputs, classes, "
+					 "options, metrics) "
+					 "VALUES ($1, current_user, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+					 "%s, $13::jsonb) "
+					 "ON CONFLICT (name) DO UPDATE SET id = EXCLUDED.id, owner = EXCLUDED.owner, "
+					 "created_at = EXCLUDED.created_at, task = EXCLUDED.task, "
+					 "kernel = EXCLUDED.kernel, activation = EXCLUDED.activation, "
+					 "depth = EXCLUDED.depth, sigma_w = EXCLUDED.sigma_w, "
+					 "sigma_b = EXCLUDED.sigma_b, ridge = EXCLUDED.ridge, "
+					 "n_train = EXCLUDED.n_train, n_features = EXCLUDED.n_features, "
+					 "n_outputs = EXCLUDED.n_outputs, classes = EXCLUDED.classes, "
+					 "options = EXCLUDED.options, metrics = EXCLUDED.metrics "
+					 "RETURNING id",
+					 schema, quote_literal_cstr(opts.data));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql.data, 13, argtypes, values, nulls, false, 1);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not store model \"%s\": %s", md->name,
+			 SPI_result_code_string(rc));
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									 1, &isnull));
+
+	/* a replaced model's chunks followed its row to the new id: drop them */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s.ntk_model_data WHERE model_id = $1", schema);
+	values[0] = Int64GetDatum(id);
+	rc = SPI_execute_with_args(sql.data, 1, dargtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not replace model data: %s", SPI_result_code_string(rc));
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO %s.ntk_model_data (model_id, part, chunk, data) "
+					 "VALUES ($1, $2, $3, $4)", schema);
+	plan = SPI_prepare(sql.data, 4, dargtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare model data insert: %s",
+			 SPI_result_code_string(SPI_result));
+	StorePart(plan, id, "x", md->X, (size_t) md->n * md->d);
+	StorePart(plan, id, "alpha", md->alpha, (size_t) md->n * md->k);
+	if (md->mean)
+	{
+		StorePart(plan, id, "mean", md->mean, md->d);
+		StorePart(plan, id, "scale", md->scale, md->d);
+	}
+	SPI_finish();
+	return id;
+}
+
+bool
+ntk_model_drop(const char *name)
+{
+	StringInfoData sql;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	int			rc;
+	bool		found;
+
+	PreventCommandIfReadOnly("ntk_drop_model()");
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s.ntk_models WHERE name = $1", ntk_schema());
+	values[0] = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not drop model \"%s\": %s", name, SPI_result_code_string(rc));
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/* Copies a part's chunks (already in chunk order) into dst of count doubles. */
+static void
+LoadPart(const char *name, const char *part, double *dst, size_t count)
+{
+	size_t		off = 0;
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *p = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		raw;
+		bytea	   *b;
+		size_t		len;
+
+		if (strcmp(p, part) != 0)
+			continue;
+		raw = SPI_getbinval(tup, desc, 3, &isnull);
+		b = DatumGetByteaPP(raw);
+		len = VARSIZE_ANY_EXHDR(b) / sizeof(double);
+		if (off + len > count)
+			break;
+		memcpy(dst + off, VARDATA_ANY(b), len * sizeof(double));
+		off += len;
+		if ((Pointer) b != DatumGetPointer(raw))
+			pfree(b);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (off != count)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" is damaged", name),
+				 errdetail("Part \"%s\" has %zu values, expected %zu.", part, off, count)));
+}
+
+static void
+FreeModel(NtkModel *m)
+{
+	MemoryContextDelete(m->ctx);
+}
+
+/* Reads and decodes a model visible to the current user; NULL if none. */
+static NtkModel *
+LoadModel(const char *name)
+{
+	StringInfoData sql;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	MemoryContext ctx;
+	MemoryContext old;
+	NtkModel   *m;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	bool		standardized;
+	size_t		len;
+	int			rc;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT id, task, kernel, activation, depth, sigma_w, sigma_b, "
+					 "n_train, n_features, n_outputs, classes, "
+					 "coalesce((options->>'standardize')::boolean, false) "
+					 "FROM %s.ntk_models WHERE name = $1", ntk_schema());
+	values[0] = CStringGetTextDatum(name);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read model \"%s\": %s", name, SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return NULL;
+	}
+
+	ctx = AllocSetContextCreate(TopMemoryContext, "ntk model", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	m = palloc0(sizeof(NtkModel));
+	m->ctx = ctx;
+	m->name = pstrdup(name);
+
+	PG_TRY();
+	{
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		m->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		m->task = strcmp(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)),
+						 "classification") == 0 ? NTK_TASK_CLASSIFICATION : NTK_TASK_REGRESSION;
+		m->kind = strcmp(TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull)),
+						 "nngp") == 0 ? NTK_KERNEL_NNGP : NTK_KERNEL_NTK;
+		m->params.activation =
+			ntk_parse_activation(TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull)));
+		m->params.depth = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		m->params.sigma_w = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+		m->params.sigma_b = DatumGetFloat8(SPI_getbinval(tup, desc, 7, &isnull));
+		m->n = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+		m->d = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		m->k = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+		ntk_check_params(&m->params);
+		if (m->n < 1 || m->d < 1 || m->k < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" is damaged", name)));
+		{
+			Datum		c = SPI_getbinval(tup, desc, 11, &isnull);
+
+			if (!isnull)
+			{
+				Datum	   *elems;
+				bool	   *enulls;
+
+				deconstruct_array(DatumGetArrayTypeP(c), TEXTOID, -1, false,
+								  TYPALIGN_INT, &elems, &enulls, &m->nclasses);
+				m->classes = palloc(m->nclasses * sizeof(char *));
+				for (i = 0; i < m->nclasses; i++)
+					m->classes[i] = TextDatumGetCString(elems[i]);
+			}
+		}
+		standardized = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+
+		len = ntk_diag_len(&m->params);
+		m->X = MemoryContextAllocHuge(ctx, (size_t) m->n * m->d * sizeof(double));
+		m->alpha = MemoryContextAllocHuge(ctx, (size_t) m->n * m->k * sizeof(double));
+		m->xdiag = MemoryContextAllocHuge(ctx, (size_t) m->n * len * sizeof(double));
+		m->xbuf = palloc(m->d * sizeof(double));
+		m->kbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
+		m->qdiag = palloc(len * sizeof(double));
+		m->out = palloc(m->k * sizeof(double));
+		if (standardized)
+		{
+			m->mean = palloc(m->d * sizeof(double));
+			m->scale = palloc(m->d * sizeof(double));
+		}
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "SELECT part, chunk, data FROM %s.ntk_model_data "
+						 "WHERE model_id = $1 ORDER BY part, chunk", ntk_schema());
+		argtypes[0] = INT8OID;
+		values[0] = Int64GetDatum(m->id);
+		rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not read model data: %s", SPI_result_code_string(rc));
+		LoadPart(name, "x", m->X, (size_t) m->n * m->d);
+		LoadPart(name, "alpha", m->alpha, (size_t) m->n * m->k);
+		if (standardized)
+		{
+			LoadPart(name, "mean", m->mean, m->d);
+			LoadPart(name, "scale", m->scale, m->d);
+		}
+		ntk_status_error(ntk_points_diag(&m->params, m->X, m->n, m->d, m->xdiag),
+						 "model training inputs");
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(ctx);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return m;
+}
+
+NtkModel *
+ntk_model_get(const char *name)
+{
+	Oid			userid = GetUserId();
+	NtkModel  **link = &model_cache;
+	NtkModel   *m;
+
+	/* find a fresh entry; free stale, unpinned ones on the way */
+	while ((m = *link) != NULL)
+	{
+		if (m->generation != cache_generation && m->pins == 0)
+		{
+			*link = m->next;
+			FreeModel(m);
+			continue;
+		}
+		if (m->generation == cache_generation && m->userid == userid &&
+			strcmp(m->name, name) == 0)
+			return m;
+		link = &m->next;
+	}
+
+	m = LoadModel(name);
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name)));
+	m->userid = userid;
+	m->generation = cache_generation;
+	m->next = model_cache;
+	model_cache = m;
+	return m;
+}
+
+void
+ntk_model_pin(NtkModel *m)
+{
+	m->pins++;
+}
+
+void
+ntk_model_unpin(NtkModel *m)
+{
+	Assert(m->pins > 0);
+	m->pins--;
+}
+
+void
+ntk_model_prepare_input(NtkModel *m, const double *x, int len)
+{
+	int			j;
+
+	if (len != m->d)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array \"x\" has %d elements, but model \"%s\" has %d features",
+						len, m->name, m->d)));
+	if (m->mean)
+	{
+		for (j = 0; j < m->d; j++)
+			m->xbuf[j] = (x[j] - m->mean[j]) / m->scale[j];
+	}
+	else
+		memcpy(m->xbuf, x, m->d * sizeof(double));
+}
+
+void
+ntk_model_predict_one(NtkModel *m, const double *x, int len)
+{
+	ntk_model_prepare_input(m, x, len);
+	ntk_status_error(ntk_predict_point(&m->params, m->kind, m->X, m->n, m->d,
+									   m->xdiag, m->alpha, m->k, m->xbuf,
+									   m->qdiag, m->kbuf, m->out),
+					 "prediction");
+}

@@ -1,0 +1,100 @@
+/*-------------------------------------------------------------------------
+ *
+ * model.h
+ *	  Stored models: the ntk_models table, decoding and the per-backend cache.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NTK_MODEL_H
+#define NTK_MODEL_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "gram.h"
+#include "options.h"
+
+typedef enum NtkTask
+{
+	NTK_TASK_REGRESSION = 0,
+	NTK_TASK_CLASSIFICATION = 1
+} NtkTask;
+
+/* A decoded model, ready to predict. */
+typedef struct NtkModel
+{
+	MemoryContext ctx;			/* owns everything below */
+	struct NtkModel *next;		/* cache list */
+	char	   *name;
+	Oid			userid;			/* the role it was loaded for */
+	uint64		generation;		/* cache generation at load */
+	int			pins;			/* > 0 while a batch prediction uses it */
+
+	int64		id;
+	NtkTask		task;
+	NtkParams	params;
+	NtkKernelKind kind;
+	int			n;				/* training points */
+	int			d;				/* features */
+	int			k;				/* outputs */
+	int			nclasses;
+	char	  **classes;
+	double	   *X;				/* n x d row-major, standardized */
+	double	   *alpha;			/* n x k column-major dual coefficients */
+	double	   *xdiag;			/* n diagonal states */
+	double	   *mean;			/* d, or NULL if not standardized */
+	double	   *scale;			/* d, or NULL */
+
+	/* scratch for one-point prediction */
+	double	   *xbuf;			/* d */
+	double	   *kbuf;			/* n */
+	double	   *qdiag;			/* one diagonal state */
+	double	   *out;			/* k */
+} NtkModel;
+
+/* What the fit hands to the store. */
+typedef struct NtkModelData
+{
+	const char *name;
+	NtkTask		task;
+	const NtkFitOptions *opts;
+	double		ridge;			/* the chosen ridge (option value) */
+	int			n;
+	int			d;
+	int			k;
+	int			nclasses;
+	char	  **classes;
+	const double *X;
+	const double *alpha;
+	const double *mean;
+	const double *scale;
+	const char *metrics_json;
+} NtkModelData;
+
+/* Stores a model, replacing one of the same name; returns the new id. */
+extern int64 ntk_model_store(const NtkModelData *md);
+
+/* Drops a model; false if none visible under that name. */
+extern bool ntk_model_drop(const char *name);
+
+/* A decoded model from the cache or the table; errors if it does not exist. */
+extern NtkModel *ntk_model_get(const char *name);
+
+/* Pins / unpins a model across code that may process invalidations. */
+extern void ntk_model_pin(NtkModel *m);
+extern void ntk_model_unpin(NtkModel *m);
+
+/* Standardizes x into m->xbuf after checking its length. */
+extern void ntk_model_prepare_input(NtkModel *m, const double *x, int len);
+
+/* Predicts every output for one input (writes m->out). */
+extern void ntk_model_predict_one(NtkModel *m, const double *x, int len);
+
+/* Registers cache invalidation callbacks (from _PG_init). */
+extern void ntk_model_init(void);
+
+/* The quoted schema of the extension, e.g. "public". */
+extern const char *ntk_schema(void);
+
+#endif							/* NTK_MODEL_H */

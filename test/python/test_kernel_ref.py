@@ -1,0 +1,314 @@
+"""test_kernel_ref: the C kernel core (test/unit/libntkcore.so, via ctypes)
+against the independent numpy reference ntk_ref.py.
+
+  * random pairs: both activations, depths 0..10, sigma_w in [0.5, 2],
+    sigma_b in [0, 1], dims 1..50, near-parallel pairs (|cos| > 0.999)
+    skipped: relative error <= 1e-12 (denominator floored at 1e-3 of the
+    Cauchy-Schwarz scale sqrt(K(x,x) K(z,z)), so a cross kernel that cancels
+    to ~0 is not judged on its last digits);
+  * self kernels: C vs numpy reference diagonal for both activations (1e-12),
+    and ReLU against the closed form (1e-14);
+  * near-parallel pairs against an extended-precision (long double) run of
+    the textbook formulas, where arccos is ill-conditioned: the C core must
+    be within what the float64 rounding of the inputs' dot products allows
+    (backward stability);
+  * error statuses through the ABI.
+
+Prints one line per failure, then "N passed, M failed"; exits 1 on failure.
+Run with /usr/bin/python3 (needs numpy).
+"""
+
+import ctypes
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import ntk_ref  # noqa: E402
+
+LIB = os.path.join(ROOT, "test", "unit", "libntkcore.so")
+
+NTK_OK = 0
+NTK_BAD_DEPTH = 1
+NTK_BAD_SIGMA_W = 2
+NTK_BAD_SIGMA_B = 3
+NTK_BAD_ACTIVATION = 4
+NTK_BAD_DIMENSION = 5
+NTK_NOT_FINITE = 6
+NTK_OVERFLOW = 7
+ACT = {"relu": 0, "erf": 1}
+
+
+class NtkParams(ctypes.Structure):
+    _fields_ = [("depth", ctypes.c_int),
+                ("activation", ctypes.c_int),
+                ("sigma_w", ctypes.c_double),
+                ("sigma_b", ctypes.c_double)]
+
+
+def load_lib():
+    if not os.path.exists(LIB):
+        subprocess.check_call(["make", "-s", "test/unit/libntkcore.so"], cwd=ROOT)
+    lib = ctypes.CDLL(LIB)
+    dp = ctypes.POINTER(ctypes.c_double)
+    lib.ntk_kernel_vectors.argtypes = [ctypes.POINTER(NtkParams), dp, dp, ctypes.c_int,
+                                       dp, dp, dp]
+    lib.ntk_kernel_vectors.restype = ctypes.c_int
+    lib.ntk_diag_len.argtypes = [ctypes.POINTER(NtkParams)]
+    lib.ntk_diag_len.restype = ctypes.c_size_t
+    return lib
+
+
+class CKernel:
+    """Calls ntk_kernel_vectors for one parameter set."""
+
+    def __init__(self, lib, depth, activation, sigma_w, sigma_b):
+        self.lib = lib
+        self.p = NtkParams(depth, ACT.get(activation, activation) if isinstance(activation, str)
+                           else activation, sigma_w, sigma_b)
+        n = 2 * (2 * (max(depth, 0) + 1) + 1)
+        self.ws = (ctypes.c_double * n)()
+        self.k = ctypes.c_double()
+        self.t = ctypes.c_double()
+
+    def __call__(self, x, z):
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        z = np.ascontiguousarray(z, dtype=np.float64)
+        dp = ctypes.POINTER(ctypes.c_double)
+        st = self.lib.ntk_kernel_vectors(ctypes.byref(self.p),
+                                         x.ctypes.data_as(dp), z.ctypes.data_as(dp),
+                                         len(x), self.ws,
+                                         ctypes.byref(self.k), ctypes.byref(self.t))
+        return st, self.k.value, self.t.value
+
+
+passed = 0
+failed = 0
+
+
+def check(ok, msg):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", msg)
+
+
+# --------------------------------------------------------------------------
+# extended-precision textbook recursion (np.longdouble, 64-bit mantissa on x86)
+
+def kernels_longdouble(x, z, depth, activation, sigma_w, sigma_b, pert=(0, 0, 0)):
+    """Textbook recursion in long double.  pert = absolute perturbations added
+    to the layer-1 values (K1(x,x), K1(z,z), K1(x,z)), to measure conditioning."""
+    L = np.longdouble
+    x = np.asarray(x, dtype=L)
+    z = np.asarray(z, dtype=L)
+    d = L(len(x))
+    sw2 = L(sigma_w) * L(sigma_w)
+    sb2 = L(sigma_b) * L(sigma_b)
+    pi = np.arccos(L(-1))
+    kxx = sw2 * np.sum(x * x) / d + sb2 + L(pert[0])
+    kzz = sw2 * np.sum(z * z) / d + sb2 + L(pert[1])
+    kxz = sw2 * np.sum(x * z) / d + sb2 + L(pert[2])
+    theta = kxz
+    for _ in range(depth):
+        if activation == "relu":
+            s = np.sqrt(kxx * kzz)
+            c = min(max(kxz / s, L(-1)), L(1)) if s > 0 else L(0)
+            t = np.arccos(c)
+            e = s * (np.sin(t) + (pi - t) * c) / (2 * pi)
+            de = (pi - t) / (2 * pi)
+            kxx, kzz = sw2 * kxx / 2 + sb2, sw2 * kzz / 2 + sb2
+        else:
+            dx, dz = 1 + 2 * kxx, 1 + 2 * kzz
+            c = min(max(2 * kxz / np.sqrt(dx * dz), L(-1)), L(1))
+            e = (2 / pi) * np.arcsin(c)
+            de = (4 / pi) / np.sqrt(max(dx * dz - 4 * kxz * kxz, L(1)))
+            kxx = sw2 * (2 / pi) * np.arcsin(2 * kxx / dx) + sb2
+            kzz = sw2 * (2 / pi) * np.arcsin(2 * kzz / dz) + sb2
+        kxz = sw2 * e + sb2
+        theta = kxz + sw2 * de * theta
+    return kxz, theta
+
+
+def conditioning_budget(x, z, depth, activation, sigma_w, sigma_b, ref):
+    """How far the exact kernel moves when the layer-1 values move by what
+    float64 arithmetic on the inputs costs anyway: |K1(x,x)|, |K1(z,z)| by 4u
+    relative, K1(x,z) by 4u (sqrt(d) + 2) sqrt(K1(x,x) K1(z,z)) absolute."""
+    u = np.finfo(np.float64).eps / 2
+    d = len(x)
+    sw2 = sigma_w ** 2
+    sb2 = sigma_b ** 2
+    kxx = sw2 * float(x @ x) / d + sb2
+    kzz = sw2 * float(z @ z) / d + sb2
+    dxz = 4 * u * (np.sqrt(d) + 2) * np.sqrt(kxx * kzz)
+    worst_k = worst_t = 0.0
+    for p in [(4 * u * kxx, 0, 0), (-4 * u * kxx, 0, 0), (0, 4 * u * kzz, 0),
+              (0, -4 * u * kzz, 0), (0, 0, dxz), (0, 0, -dxz)]:
+        pk, pt = kernels_longdouble(x, z, depth, activation, sigma_w, sigma_b, p)
+        worst_k = max(worst_k, abs(float(pk) - ref[0]))
+        worst_t = max(worst_t, abs(float(pt) - ref[1]))
+    return worst_k, worst_t
+
+
+def rel_err(got, want, scale):
+    return abs(got - want) / max(abs(want), 1e-3 * scale, 1e-300)
+
+
+def test_random_pairs(lib, rng):
+    maxerr = {"relu": 0.0, "erf": 0.0}
+    n_pairs = 0
+    n_skipped = 0
+    for trial in range(240):
+        act = ("relu", "erf")[trial % 2]
+        depth = int(rng.integers(0, 11))
+        sw = float(rng.uniform(0.5, 2.0))
+        sb = float(rng.uniform(0.0, 1.0)) if trial % 7 else 0.0
+        d = int(rng.integers(1, 51))
+        n = 8
+        # mixed scales: some points small, some large
+        X = rng.standard_normal((n, d)) * np.exp(rng.uniform(-2, 2, size=(n, 1)))
+        if trial % 5 == 0:
+            X[0] = 0.0                      # a zero vector
+        if trial % 3 == 0:
+            X[1] = -X[2] * 0.5              # exactly anti-parallel (skipped, cos = -1)
+        Kr, Tr = ntk_ref.kernels(X, X, depth, act, sw, sb)
+        ck = CKernel(lib, depth, act, sw, sb)
+        norms = np.linalg.norm(X, axis=1)
+        for i in range(n):
+            for j in range(n):
+                if i == j:
+                    continue
+                if norms[i] > 0 and norms[j] > 0:
+                    cos = X[i] @ X[j] / (norms[i] * norms[j])
+                    if abs(cos) > 0.999:
+                        n_skipped += 1
+                        continue
+                st, k, t = ck(X[i], X[j])
+                n_pairs += 1
+                if st != NTK_OK:
+                    check(False, "status %d for %s depth %d d %d" % (st, act, depth, d))
+                    continue
+                sk = np.sqrt(Kr[i, i] * Kr[j, j])
+                st_ = np.sqrt(Tr[i, i] * Tr[j, j])
+                ek = rel_err(k, Kr[i, j], sk)
+                et = rel_err(t, Tr[i, j], st_)
+                maxerr[act] = max(maxerr[act], ek, et)
+                check(ek <= 1e-12 and et <= 1e-12,
+                      "%s depth %d sw %.4g sb %.4g d %d pair (%d,%d): "
+                      "C (%.17g, %.17g) ref (%.17g, %.17g) rel err (%.3g, %.3g)"
+                      % (act, depth, sw, sb, d, i, j, k, t, Kr[i, j], Tr[i, j], ek, et))
+    print("random pairs: %d compared (%d near-parallel skipped); max rel err relu %.3g, erf %.3g"
+          % (n_pairs, n_skipped, maxerr["relu"], maxerr["erf"]))
+
+
+def test_self_kernels(lib, rng):
+    maxerr_closed = 0.0
+    maxerr_ref = 0.0
+    for trial in range(400):
+        act = ("relu", "erf")[trial % 2]
+        depth = int(rng.integers(0, 21))
+        sw = float(rng.uniform(0.5, 2.0))
+        sb = float(rng.uniform(0.0, 1.0)) if trial % 4 else 0.0
+        d = int(rng.integers(1, 51))
+        x = rng.standard_normal(d) * np.exp(rng.uniform(-3, 3))
+        st, k, t = CKernel(lib, depth, act, sw, sb)(x, x)
+        check(st == NTK_OK, "self status %d" % st)
+        rk, rt = ntk_ref.self_kernels(x, depth, act, sw, sb)
+        ek = abs(k - rk[0]) / abs(rk[0]) if rk[0] else abs(k)
+        et = abs(t - rt[0]) / abs(rt[0]) if rt[0] else abs(t)
+        maxerr_ref = max(maxerr_ref, ek, et)
+        check(ek <= 1e-12 and et <= 1e-12,
+              "self %s depth %d: C (%.17g, %.17g) ref (%.17g, %.17g)" % (act, depth, k, t, rk[0], rt[0]))
+        # a self Gram matrix of the reference has the self kernels on its diagonal
+        gk, gt = ntk_ref.kernels(x, x, depth, act, sw, sb)
+        check(gk[0, 0] == rk[0] and gt[0, 0] == rt[0],
+              "reference Gram diagonal vs reference self kernel (%s depth %d)" % (act, depth))
+        if act == "relu":
+            ck_, ct_ = ntk_ref.relu_self_closed_form(float(x @ x), d, depth, sw, sb)
+            e = max(abs(k - ck_) / ck_, abs(t - ct_) / ct_)
+            maxerr_closed = max(maxerr_closed, e)
+            check(e <= 1e-14, "relu self closed form depth %d sw %.4g sb %.4g: C (%.17g, %.17g) "
+                  "closed (%.17g, %.17g)" % (depth, sw, sb, k, t, ck_, ct_))
+    print("self kernels: max rel err vs closed form (relu) %.3g, vs reference %.3g"
+          % (maxerr_closed, maxerr_ref))
+
+
+def test_near_parallel(lib, rng):
+    """Near-parallel pairs, 1 - cos down to ~1e-14, where arccos is ill-conditioned.
+
+    Reference: the textbook recursion in long double (64-bit mantissa).  No
+    float64 code can beat the conditioning of the problem: rounding the input
+    dot products moves the angle, and with it the NTK, by up to ~u / t.  So the
+    C core must be within the kernel's own sensitivity to such perturbations
+    (conditioning_budget, times 2) plus 1e-14 relative: backward stability."""
+    maxerr = 0.0
+    maxerr_ref64 = 0.0
+    maxratio = 0.0
+    for trial in range(200):
+        act = ("relu", "erf")[trial % 2]
+        depth = int(rng.integers(1, 11))
+        sw = float(rng.uniform(0.5, 2.0))
+        sb = float(rng.uniform(0.0, 1.0)) if trial % 3 else 0.0
+        d = int(rng.integers(2, 20))
+        x = rng.standard_normal(d)
+        eps = 10.0 ** rng.uniform(-7, -1.5)
+        z = x * np.exp(rng.uniform(-1, 1)) + eps * rng.standard_normal(d)
+        if trial % 10 == 0:
+            z = -z
+        st, k, t = CKernel(lib, depth, act, sw, sb)(x, z)
+        check(st == NTK_OK, "near-parallel status %d" % st)
+        lk, lt = kernels_longdouble(x, z, depth, act, sw, sb)
+        lk, lt = float(lk), float(lt)
+        bk, bt = conditioning_budget(x, z, depth, act, sw, sb, (lk, lt))
+        ek, et = abs(k - lk), abs(t - lt)
+        maxerr = max(maxerr, ek / abs(lk), et / abs(lt))
+        maxratio = max(maxratio, ek / (bk + 1e-14 * abs(lk)), et / (bt + 1e-14 * abs(lt)))
+        rk, rt = ntk_ref.kernels(x, z, depth, act, sw, sb)
+        maxerr_ref64 = max(maxerr_ref64, abs(rk[0, 0] - lk) / abs(lk), abs(rt[0, 0] - lt) / abs(lt))
+        check(ek <= 2 * bk + 1e-14 * abs(lk) and et <= 2 * bt + 1e-14 * abs(lt),
+              "near-parallel %s depth %d eps %.3g: C (%.17g, %.17g) long double "
+              "(%.17g, %.17g), errors (%.3g, %.3g), conditioning budget (%.3g, %.3g)"
+              % (act, depth, eps, k, t, lk, lt, ek, et, bk, bt))
+    print("near-parallel: max rel err vs long double: C %.3g, float64 textbook %.3g; "
+          "C error / conditioning budget at most %.3g" % (maxerr, maxerr_ref64, maxratio))
+
+
+def test_statuses(lib):
+    x = np.array([1.0, 2.0, 3.0])
+    z = np.array([-1.0, 0.5, 2.0])
+    check(CKernel(lib, -1, "relu", 1, 0)(x, z)[0] == NTK_BAD_DEPTH, "depth -1")
+    check(CKernel(lib, 1001, "relu", 1, 0)(x, z)[0] == NTK_BAD_DEPTH, "depth 1001")
+    check(CKernel(lib, 2, "relu", 0.0, 0)(x, z)[0] == NTK_BAD_SIGMA_W, "sigma_w 0")
+    check(CKernel(lib, 2, "relu", float("nan"), 0)(x, z)[0] == NTK_BAD_SIGMA_W, "sigma_w nan")
+    check(CKernel(lib, 2, "relu", 1, -0.5)(x, z)[0] == NTK_BAD_SIGMA_B, "sigma_b < 0")
+    check(CKernel(lib, 2, 5, 1, 0)(x, z)[0] == NTK_BAD_ACTIVATION, "activation 5")
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[1] = bad
+        check(CKernel(lib, 2, "erf", 1, 0)(y, z)[0] == NTK_NOT_FINITE, "non-finite %r" % bad)
+    st, k, t = CKernel(lib, 2, "relu", 1, 0)(np.full(3, 1e200), z)
+    check(st == NTK_OVERFLOW, "huge input overflows (status %d)" % st)
+
+
+def main():
+    t0 = time.time()
+    lib = load_lib()
+    rng = np.random.default_rng(20240611)
+    test_random_pairs(lib, rng)
+    test_self_kernels(lib, rng)
+    test_near_parallel(lib, rng)
+    test_statuses(lib)
+    print("time %.1f s" % (time.time() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
