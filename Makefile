@@ -17,7 +17,7 @@ OBJS = \
 	src/solve.o
 
 
-REGRESS = kernel
+REGRESS = kernel fit
 REGRESS_OPTS = --inputdir=. --load-extension=ntk
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -45,3 +45,14 @@ test/unit/libntkcore.so: $(UNIT_SRCS) src/kernel.h
 	$(CC) $(UNIT_CFLAGS) -fPIC -shared -o $@ $(UNIT_SRCS) -lopenblas -llapacke -lm
 
 EXTRA_CLEAN += test/unit/libntkcore.so
+
+# Benchmarks (not tests): C Gram/solve without a server, then fit/predict in
+# the database against the Python path.  See bench/README.md.
+bench/bench_gram: bench/bench_gram.c $(UNIT_SRCS) src/kernel.h src/gram.h src/solve.h
+	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_gram.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+
+.PHONY: bench
+bench: bench/bench_gram
+	bash bench/run.sh
+
+EXTRA_CLEAN += bench/bench_gram
