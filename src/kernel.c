@@ -127,7 +127,9 @@ relu_layer(double a, double b, double sw2,
 	if (s > 0.0)
 	{
 		double		spk = s + k;
-		double		y = sqrt(*delta * (spk > 0.0 ? spk : 0.0));
+		double		prod = *delta * (spk > 0.0 ? spk : 0.0);
+		/* for variances beyond ~1e154 the product overflows: split the root */
+		double		y = isfinite(prod) ? sqrt(prod) : sqrt(*delta) * sqrt(spk);
 
 		t = atan2(y, k);
 		sg = y - t * k;

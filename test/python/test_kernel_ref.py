@@ -12,7 +12,10 @@ against the independent numpy reference ntk_ref.py.
     the textbook formulas, where arccos is ill-conditioned: the C core must
     be within what the float64 rounding of the inputs' dot products allows
     (backward stability);
-  * error statuses through the ABI.
+  * error statuses through the ABI;
+  * ntk_ref.krr_fit_predict (the oracle of the SQL tests): interpolation with a
+    tiny ridge, relative / absolute ridge and two outputs against an explicit
+    solve, standardize=True (population std, constant feature only centered).
 
 Prints one line per failure, then "N passed, M failed"; exits 1 on failure.
 Run with /usr/bin/python3 (needs numpy).
@@ -297,6 +300,45 @@ def test_statuses(lib):
     check(st == NTK_OVERFLOW, "huge input overflows (status %d)" % st)
 
 
+def test_krr_reference(rng):
+    """Sanity of ntk_ref.krr_fit_predict, which the SQL tests use as their oracle."""
+    n, d = 30, 4
+    X = rng.standard_normal((n, d))
+    X[:, 2] = 3.0                                     # a constant feature
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2
+    Xte = rng.standard_normal((5, d))
+    for kind in ("ntk", "nngp"):
+        for act in ("relu", "erf"):
+            # tiny ridge: interpolates the training targets
+            p = ntk_ref.krr_fit_predict(X, y, X, 3, act, 1.3, 0.2, kernel=kind, ridge=1e-10)
+            check(np.max(np.abs(p - y)) < 1e-5, "krr %s %s interpolates (%.3g)"
+                  % (kind, act, np.max(np.abs(p - y))))
+            # against an explicit solve, relative and absolute ridge, vector and matrix Y
+            K = ntk_ref.kernel(X, None, 3, act, 1.3, 0.2, kind)
+            Kt = ntk_ref.kernel(Xte, X, 3, act, 1.3, 0.2, kind)
+            lam = 0.1 * np.mean(np.diag(K))
+            want = Kt @ np.linalg.solve(K + lam * np.eye(n), y)
+            got, alpha, lam_used = ntk_ref.krr_fit_predict(X, y, Xte, 3, act, 1.3, 0.2, kernel=kind,
+                                                           ridge=0.1, return_alpha=True)
+            check(np.allclose(got, want, rtol=1e-10, atol=1e-12) and abs(lam_used - lam) <= 1e-15 * lam,
+                  "krr %s %s relative ridge" % (kind, act))
+            want = Kt @ np.linalg.solve(K + 0.5 * np.eye(n), y)
+            got = ntk_ref.krr_fit_predict(X, np.c_[y, 2 * y], Xte, 3, act, 1.3, 0.2, kernel=kind,
+                                          ridge=0.5, ridge_absolute=True)
+            check(got.shape == (5, 2) and np.allclose(got[:, 0], want, rtol=1e-10, atol=1e-12)
+                  and np.allclose(got[:, 1], 2 * want, rtol=1e-10, atol=1e-12),
+                  "krr %s %s absolute ridge, two outputs" % (kind, act))
+    # standardize: z-score with training mean / population std, constant feature centered only
+    mean, scale = ntk_ref.standardize_fit(X)
+    check(scale[2] == 1.0 and mean[2] == 3.0 and np.allclose(scale[[0, 1, 3]], X[:, [0, 1, 3]].std(axis=0)),
+          "standardize_fit: population std, constant feature scale 1")
+    Z = (X - mean) / scale
+    Zte = (Xte - mean) / scale
+    want = ntk_ref.krr_fit_predict(Z, y, Zte, 2, "relu", 1.0, 0.1, ridge=1e-3)
+    got = ntk_ref.krr_fit_predict(X, y, Xte, 2, "relu", 1.0, 0.1, ridge=1e-3, standardize=True)
+    check(np.allclose(got, want, rtol=1e-12, atol=1e-14), "krr standardize=True")
+
+
 def main():
     t0 = time.time()
     lib = load_lib()
@@ -305,6 +347,7 @@ def main():
     test_self_kernels(lib, rng)
     test_near_parallel(lib, rng)
     test_statuses(lib)
+    test_krr_reference(rng)
     print("time %.1f s" % (time.time() - t0))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0

@@ -250,6 +250,99 @@ test_depth1_formula(void)
 }
 
 /*
+ * Textbook recursion in long double, any depth: cos t = K(x,z)/sqrt(K(x,x)K(z,z)),
+ * t = acos(cos t), for pairs well away from parallel (where acos is fine).
+ */
+static void
+textbook_long_double(const NtkParams *p, double xx, double zz, double xz, int d,
+					 double *nngp, double *ntk)
+{
+	long double sw2 = (long double) p->sigma_w * p->sigma_w;
+	long double sb2 = (long double) p->sigma_b * p->sigma_b;
+	long double kx = sw2 * xx / d + sb2;
+	long double kz = sw2 * zz / d + sb2;
+	long double k = sw2 * xz / d + sb2;
+	long double th = k;
+	long double pi = acosl(-1.0L);
+	int			l;
+
+	for (l = 0; l < p->depth; l++)
+	{
+		long double e, de;
+
+		if (p->activation == NTK_RELU)
+		{
+			long double s = sqrtl(kx * kz);
+			long double t = acosl(fminl(fmaxl(k / s, -1.0L), 1.0L));
+
+			e = s * (sinl(t) + (pi - t) * cosl(t)) / (2 * pi);
+			de = (pi - t) / (2 * pi);
+			kx = sw2 * kx / 2 + sb2;
+			kz = sw2 * kz / 2 + sb2;
+		}
+		else
+		{
+			long double dx = 1 + 2 * kx, dz = 1 + 2 * kz;
+
+			e = (2 / pi) * asinl(2 * k / sqrtl(dx * dz));
+			de = (4 / pi) / sqrtl(dx * dz - 4 * k * k);
+			kx = sw2 * (2 / pi) * asinl(2 * kx / dx) + sb2;
+			kz = sw2 * (2 / pi) * asinl(2 * kz / dz) + sb2;
+		}
+		k = sw2 * e + sb2;
+		th = k + sw2 * de * th;
+	}
+	*nngp = (double) k;
+	*ntk = (double) th;
+}
+
+static void
+test_deep_formula(void)
+{
+	int			trial;
+	char		msg[160];
+	double		maxerr = 0;
+
+	for (trial = 0; trial < 400; trial++)
+	{
+		double		x[9], z[9];
+		int			d = 2 + trial % 8;
+		NtkParams	p = params(1 + trial % 8, (NtkActivation) ((trial / 8) % 2),
+							   0.5 + 1.5 * urand(), (trial % 5) ? urand() : 0.0);
+		double		xx = 0, zz = 0, xz = 0, wk, wt, k, t, ek, et;
+		int			i;
+
+		for (i = 0; i < d; i++)
+		{
+			x[i] = 2 * urand() - 1;
+			z[i] = (2 * urand() - 1) * (trial % 3 ? 1.0 : 5.0);	/* unequal norms */
+			xx += x[i] * x[i];
+			zz += z[i] * z[i];
+			xz += x[i] * z[i];
+		}
+		if (fabs(xz) > 0.99 * sqrt(xx * zz))
+			continue;
+		textbook_long_double(&p, xx, zz, xz, d, &wk, &wt);
+		check_status(kern(&p, x, z, d, &k, &t), NTK_OK, "deep formula status");
+		/* relative, floored at 1e-3 of the Cauchy-Schwarz scale (erf can cancel to ~0) */
+		{
+			double		kxx, txx, kzz, tzz;
+
+			kern(&p, x, x, d, &kxx, &txx);
+			kern(&p, z, z, d, &kzz, &tzz);
+			ek = fabs(k - wk) / fmax(fabs(wk), 1e-3 * sqrt(kxx * kzz));
+			et = fabs(t - wt) / fmax(fabs(wt), 1e-3 * sqrt(txx * tzz));
+		}
+		maxerr = fmax(maxerr, fmax(ek, et));
+		snprintf(msg, sizeof msg, "%s depth %d sw %.3g sb %.3g d %d vs long double textbook: "
+				 "rel err %.3g %.3g", p.activation ? "erf" : "relu", p.depth,
+				 p.sigma_w, p.sigma_b, d, ek, et);
+		check(ek <= 1e-12 && et <= 1e-12, msg);
+	}
+	printf("deep pairs vs long double textbook: max rel err %.3g\n", maxerr);
+}
+
+/*
  * Closed form of the ReLU self kernel: with t = 0 every layer is linear,
  *	 k_1 = sw^2 |x|^2 / d + sb^2, k_{l+1} = sw^2/2 k_l + sb^2,
  *	 Theta_1 = k_1, Theta_{l+1} = k_{l+1} + sw^2/2 Theta_l.
@@ -641,6 +734,7 @@ main(void)
 {
 	test_hand_values();
 	test_depth1_formula();
+	test_deep_formula();
 	test_relu_self_closed_form();
 	test_homogeneity();
 	test_zero_vector();
