@@ -14,6 +14,7 @@ OBJS = \
 	src/ntk.o \
 	src/options.o \
 	src/predict.o \
+	src/recursion.o \
 	src/solve.o
 
 
@@ -21,18 +22,18 @@ REGRESS = kernel fit
 REGRESS_OPTS = --inputdir=. --load-extension=ntk
 
 PG_CPPFLAGS = -I$(srcdir)/src
-SHLIB_LINK = -lopenblas -llapacke -lm
+SHLIB_LINK = -lopenblas -llapacke -lm -lpthread
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # C unit tests of the numerics: no server needed.
-UNIT_CFLAGS = -O2 -g -std=c99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c src/gram.c src/solve.c
+UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
+UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c
 
 test/unit/test_kernel: test/unit/test_kernel.c $(UNIT_SRCS) src/kernel.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_kernel.c $(UNIT_SRCS) -lopenblas -llapacke -lm
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_kernel.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
 .PHONY: unitcheck
 unitcheck: test/unit/test_kernel
@@ -42,7 +43,7 @@ EXTRA_CLEAN = test/unit/test_kernel
 
 # The pure numerics as a shared library, for the numpy-reference tests (ctypes).
 test/unit/libntkcore.so: $(UNIT_SRCS) src/kernel.h
-	$(CC) $(UNIT_CFLAGS) -fPIC -shared -o $@ $(UNIT_SRCS) -lopenblas -llapacke -lm
+	$(CC) $(UNIT_CFLAGS) -fPIC -shared -o $@ $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
 EXTRA_CLEAN += test/unit/libntkcore.so
 

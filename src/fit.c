@@ -91,8 +91,8 @@ ntk_fit_peak_bytes(double n, double d, double k, const NtkParams *p)
 {
 	double		len = (double) ntk_diag_len(p);
 
-	/* Gram, inputs, targets and coefficients, diagonal states */
-	return 8.0 * (n * n + n * d + 2.0 * n * k + n * len);
+	/* Gram, inputs, targets and coefficients, diagonal states and tables */
+	return 8.0 * (n * n + n * d + 2.0 * n * k + 2.0 * n * len);
 }
 
 /* Refuses a fit whose estimated peak exceeds ntk.max_memory. */
@@ -434,6 +434,7 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	double	   *mean = NULL;
 	double	   *scale = NULL;
 	double	   *diag;
+	double	   *work;
 	double	   *K;
 	double	   *A;
 	double		mean_diag = 0.0;
@@ -531,9 +532,11 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	mean_diag /= n;
 	lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * mean_diag;
 
+	work = MemoryContextAllocHuge(CurrentMemoryContext,
+								  ntk_gram_work_len(&opts->params, n) * sizeof(double));
 	K = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * n * sizeof(double));
 	pr.phase = "building the kernel matrix";
-	status = ntk_gram_sym(&opts->params, opts->kind, st->X, n, d, diag, K,
+	status = ntk_gram_sym(&opts->params, opts->kind, st->X, n, d, diag, work, K,
 						  ReportProgress, &pr);
 	ntk_status_error(status, "ntk_fit");
 

@@ -2,20 +2,47 @@
  *
  * gram.c
  *	  Kernel matrices: dot products by BLAS in panels, then the layer
- *	  recursion applied to each panel while it is in cache.
+ *	  recursion applied to each panel while it is in cache, split across
+ *	  worker threads.
  *
- * Panels of NTK_PANEL columns keep every BLAS call short, so a progress
- * callback (and with it cancellation) runs at least a few times a second
- * even for n = 20000, d = 784.
+ * Panels of NTK_PANEL columns keep every BLAS call short, so the progress
+ * callback (and with it cancellation) runs several times a second even for
+ * n = 20000, d = 784.  Worker threads only run the recursion on their rows of
+ * a panel; they never call back and have every signal blocked, so the
+ * PostgreSQL backend's handlers always run on its own thread.
  *
  *-------------------------------------------------------------------------
  */
 #include "gram.h"
+#include "recursion.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 
 #define NTK_PANEL 256
+#define NTK_MAX_THREADS 64
+
+static int	gram_threads = 1;
+
+void
+ntk_set_threads(int n)
+{
+	gram_threads = n < 1 ? 1 : (n > NTK_MAX_THREADS ? NTK_MAX_THREADS : n);
+}
+
+int
+ntk_get_threads(void)
+{
+	return gram_threads;
+}
+
+size_t
+ntk_gram_work_len(const NtkParams *p, int n)
+{
+	return 2 * (size_t) (p->depth + 1) * (size_t) n;
+}
 
 NtkStatus
 ntk_points_diag(const NtkParams *p, const double *X, int n, int d,
@@ -40,48 +67,151 @@ ntk_points_diag(const NtkParams *p, const double *X, int n, int d,
 	return NTK_OK;
 }
 
-/* Turns dot products in place into kernel values for one column. */
-static NtkStatus
-RecurseColumn(const NtkParams *p, NtkKernelKind kind, int d,
-			  double *col, int count, const double *rowdiag,
-			  const double *coldiag, size_t len)
+/* One share of a parallel loop. */
+typedef void (*WorkFn) (void *arg, int worker, int nworkers);
+
+typedef struct Worker
 {
+	WorkFn		fn;
+	void	   *arg;
+	int			index;
+	int			count;
+} Worker;
+
+static void *
+WorkerMain(void *arg)
+{
+	Worker	   *w = (Worker *) arg;
+
+	w->fn(w->arg, w->index, w->count);
+	return NULL;
+}
+
+/*
+ * Runs fn on nworkers shares: the caller's thread takes share 0.  If a thread
+ * cannot be created its share runs on the caller's thread instead.
+ */
+static void
+RunParallel(WorkFn fn, void *arg, int nworkers)
+{
+	pthread_t	tids[NTK_MAX_THREADS];
+	Worker		ws[NTK_MAX_THREADS];
+	int			started[NTK_MAX_THREADS];
+	sigset_t	all;
+	sigset_t	old;
 	int			i;
 
-	for (i = 0; i < count; i++)
+	if (nworkers <= 1)
 	{
-		double		nngp;
-		double		ntk;
-		NtkStatus	st;
-
-		st = ntk_pair(p, col[i], d, rowdiag + (size_t) i * len, coldiag,
-					  &nngp, &ntk);
-		if (st != NTK_OK)
-			return st;
-		col[i] = kind == NTK_KERNEL_NNGP ? nngp : ntk;
+		fn(arg, 0, 1);
+		return;
 	}
-	return NTK_OK;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 1; i < nworkers; i++)
+	{
+		ws[i].fn = fn;
+		ws[i].arg = arg;
+		ws[i].index = i;
+		ws[i].count = nworkers;
+		started[i] = pthread_create(&tids[i], NULL, WorkerMain, &ws[i]) == 0;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	fn(arg, 0, nworkers);
+	for (i = 1; i < nworkers; i++)
+	{
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		else
+			fn(arg, i, nworkers);
+	}
+}
+
+/* Rows lo..hi of a panel, for each of its columns. */
+typedef struct SymPanel
+{
+	const NtkParams *p;
+	NtkKernelKind kind;
+	int			n;
+	int			d;
+	int			jb;
+	int			w;
+	const double *diag;
+	const double *kt;
+	const double *rt;
+	double	   *K;
+} SymPanel;
+
+static void
+SymPanelWork(void *arg, int worker, int nworkers)
+{
+	SymPanel   *sp = (SymPanel *) arg;
+	size_t		len = ntk_diag_len(sp->p);
+	size_t		ld = (size_t) sp->n;
+	int			rows = sp->n - sp->jb;
+	int			lo = sp->jb + (int) ((long) rows * worker / nworkers);
+	int			hi = sp->jb + (int) ((long) rows * (worker + 1) / nworkers);
+	int			j;
+
+	for (j = sp->jb; j < sp->jb + sp->w; j++)
+	{
+		/* rows strictly below the diagonal, within this worker's range */
+		int			r0 = lo > j + 1 ? lo : j + 1;
+
+		if (j >= lo && j < hi)
+			sp->K[j + j * ld] = ntk_diag_value(sp->p, sp->kind, sp->diag + (size_t) j * len);
+		if (r0 < hi)
+			ntk_recurse_segment(sp->p, sp->kind, sp->d, sp->K + r0 + j * ld,
+								hi - r0, sp->kt + r0, sp->rt + r0, ld,
+								sp->diag + (size_t) j * len);
+	}
+}
+
+/* Any Inf or NaN in the lower triangle of columns jb..jb+w. */
+static int
+PanelOverflowed(const double *K, int n, int jb, int w)
+{
+	int			j;
+	int			i;
+
+	for (j = jb; j < jb + w; j++)
+		for (i = j; i < n; i++)
+			if (!isfinite(K[i + (size_t) j * n]))
+				return 1;
+	return 0;
 }
 
 NtkStatus
 ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
-			 const double *X, int n, int d, const double *diag, double *K,
+			 const double *X, int n, int d, const double *diag,
+			 double *work, double *K,
 			 NtkProgressFn progress, void *arg)
 {
-	size_t		len = ntk_diag_len(p);
 	size_t		ld = (size_t) n;
 	double		total = (double) n * (n + 1) / 2.0;
 	double		done = 0.0;
+	double	   *kt = work;
+	double	   *rt = work + (size_t) (p->depth + 1) * n;
+	SymPanel	sp;
 	int			jb;
 
 	if (n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
+	ntk_diag_transpose(p, diag, n, kt, rt);
 
+	sp.p = p;
+	sp.kind = kind;
+	sp.n = n;
+	sp.d = d;
+	sp.diag = diag;
+	sp.kt = kt;
+	sp.rt = rt;
+	sp.K = K;
 	for (jb = 0; jb < n; jb += NTK_PANEL)
 	{
 		int			w = n - jb < NTK_PANEL ? n - jb : NTK_PANEL;
 		int			rows = n - jb;
-		int			j;
 
 		/* K[jb:n, jb:jb+w] = X[jb:n] X[jb:jb+w]^T */
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
@@ -90,18 +220,12 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 					X + (size_t) jb * d, d,
 					0.0, K + jb + (size_t) jb * ld, (int) ld);
 
-		for (j = jb; j < jb + w; j++)
-		{
-			double	   *col = K + j + (size_t) j * ld;
-			const double *dj = diag + (size_t) j * len;
-			NtkStatus	st;
+		sp.jb = jb;
+		sp.w = w;
+		RunParallel(SymPanelWork, &sp, rows < 4 * NTK_PANEL ? 1 : gram_threads);
+		if (PanelOverflowed(K, n, jb, w))
+			return NTK_OVERFLOW;
 
-			col[0] = ntk_diag_value(p, kind, dj);
-			st = RecurseColumn(p, kind, d, col + 1, n - j - 1,
-							   diag + (size_t) (j + 1) * len, dj, len);
-			if (st != NTK_OK)
-				return st;
-		}
 		done += (double) w * (rows - (w - 1) / 2.0);
 		if (progress && progress(arg, done / total))
 			return NTK_CANCELED;
@@ -109,36 +233,72 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	return NTK_OK;
 }
 
+/* Query rows of a cross-kernel block, split across workers. */
+typedef struct CrossBlock
+{
+	const NtkParams *p;
+	NtkKernelKind kind;
+	int			n;
+	int			d;
+	int			ib;
+	int			h;
+	const double *qdiag;
+	const double *xkt;
+	const double *xrt;
+	double	   *K;
+} CrossBlock;
+
+static void
+CrossBlockWork(void *arg, int worker, int nworkers)
+{
+	CrossBlock *cb = (CrossBlock *) arg;
+	size_t		len = ntk_diag_len(cb->p);
+	int			lo = cb->ib + cb->h * worker / nworkers;
+	int			hi = cb->ib + cb->h * (worker + 1) / nworkers;
+	int			i;
+
+	for (i = lo; i < hi; i++)
+		ntk_recurse_segment(cb->p, cb->kind, cb->d, cb->K + (size_t) i * cb->n,
+							cb->n, cb->xkt, cb->xrt, (size_t) cb->n,
+							cb->qdiag + (size_t) i * len);
+}
+
 NtkStatus
 ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 			   const double *Q, int m, const double *qdiag,
-			   const double *X, int n, const double *xdiag,
+			   const double *X, int n, const double *xtable,
 			   int d, double *K, NtkProgressFn progress, void *arg)
 {
-	size_t		len = ntk_diag_len(p);
+	CrossBlock	cb;
 	int			ib;
 
 	if (m < 1 || n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
 
+	cb.p = p;
+	cb.kind = kind;
+	cb.n = n;
+	cb.d = d;
+	cb.qdiag = qdiag;
+	cb.xkt = xtable;
+	cb.xrt = xtable + (size_t) (p->depth + 1) * n;
+	cb.K = K;
 	for (ib = 0; ib < m; ib += NTK_PANEL)
 	{
 		int			h = m - ib < NTK_PANEL ? m - ib : NTK_PANEL;
-		int			i;
+		size_t		i;
 
 		/* rows ib..ib+h of K (row-major) = column-major X Q[ib:ib+h]^T */
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
 					n, h, d, 1.0, X, d, Q + (size_t) ib * d, d,
 					0.0, K + (size_t) ib * n, n);
-		for (i = ib; i < ib + h; i++)
-		{
-			NtkStatus	st;
-
-			st = RecurseColumn(p, kind, d, K + (size_t) i * n, n, xdiag,
-							   qdiag + (size_t) i * len, len);
-			if (st != NTK_OK)
-				return st;
-		}
+		cb.ib = ib;
+		cb.h = h;
+		RunParallel(CrossBlockWork, &cb,
+					(double) h * n < 65536.0 ? 1 : (h < gram_threads ? h : gram_threads));
+		for (i = (size_t) ib * n; i < (size_t) (ib + h) * n; i++)
+			if (!isfinite(K[i]))
+				return NTK_OVERFLOW;
 		if (progress && progress(arg, (double) (ib + h) / m))
 			return NTK_CANCELED;
 	}
@@ -147,7 +307,7 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 
 NtkStatus
 ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
-				  const double *X, int n, int d, const double *xdiag,
+				  const double *X, int n, int d, const double *xtable,
 				  const double *alpha, int k, const double *q,
 				  double *qdiag, double *kbuf, double *out)
 {
@@ -162,9 +322,11 @@ ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
 	if ((st = ntk_point_diag(p, sq, d, qdiag)) != NTK_OK)
 		return st;
 	cblas_dgemv(CblasRowMajor, CblasNoTrans, n, d, 1.0, X, d, q, 1, 0.0, kbuf, 1);
-	if ((st = RecurseColumn(p, kind, d, kbuf, n, xdiag, qdiag,
-							ntk_diag_len(p))) != NTK_OK)
-		return st;
+	ntk_recurse_segment(p, kind, d, kbuf, n, xtable,
+						xtable + (size_t) (p->depth + 1) * n, (size_t) n, qdiag);
+	for (j = 0; j < n; j++)
+		if (!isfinite(kbuf[j]))
+			return NTK_OVERFLOW;
 	cblas_dgemv(CblasColMajor, CblasTrans, n, k, 1.0, alpha, n, kbuf, 1,
 				0.0, out, 1);
 	return NTK_OK;

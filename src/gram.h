@@ -35,22 +35,35 @@ typedef enum NtkKernelKind
 extern NtkStatus ntk_points_diag(const NtkParams *p, const double *X, int n,
 								 int d, double *diag);
 
+/* Threads the recursion may use (1 .. 64); process-wide. */
+extern void ntk_set_threads(int n);
+extern int	ntk_get_threads(void);
+
+/*
+ * Doubles of a layer-major diagonal table of n points (see recursion.h):
+ * the workspace of ntk_gram_sym, and the training-side input of
+ * ntk_gram_cross and ntk_predict_point.
+ */
+extern size_t ntk_gram_work_len(const NtkParams *p, int n);
+
 /*
  * Lower triangle of the n x n Gram of X (column-major, leading dimension n),
- * diag from ntk_points_diag.  Exact on the diagonal.
+ * diag from ntk_points_diag, work of ntk_gram_work_len(p, n) doubles (on
+ * return it holds X's layer-major table).  Exact on the diagonal.
  */
 extern NtkStatus ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 							  const double *X, int n, int d,
-							  const double *diag, double *K,
+							  const double *diag, double *work, double *K,
 							  NtkProgressFn progress, void *arg);
 
 /*
  * Cross kernel of m query points Q against n points X: row-major m x n,
- * K[i * n + j] = k(Q_i, X_j).  qdiag / xdiag from ntk_points_diag.
+ * K[i * n + j] = k(Q_i, X_j).  qdiag from ntk_points_diag; xtable is X's
+ * layer-major table (ntk_diag_transpose into ntk_gram_work_len doubles).
  */
 extern NtkStatus ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 								const double *Q, int m, const double *qdiag,
-								const double *X, int n, const double *xdiag,
+								const double *X, int n, const double *xtable,
 								int d, double *K,
 								NtkProgressFn progress, void *arg);
 
@@ -61,7 +74,7 @@ extern NtkStatus ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
  */
 extern NtkStatus ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
 								   const double *X, int n, int d,
-								   const double *xdiag, const double *alpha,
+								   const double *xtable, const double *alpha,
 								   int k, const double *q, double *qdiag,
 								   double *kbuf, double *out);
 

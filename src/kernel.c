@@ -41,12 +41,12 @@
  *-------------------------------------------------------------------------
  */
 #include "kernel.h"
+#include "kernel_math.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-#define NTK_PI 3.14159265358979323846
 
 NtkStatus
 ntk_params_check(const NtkParams *p)
@@ -87,131 +87,6 @@ ntk_diag_len(const NtkParams *p)
 	return 2 * (size_t) (p->depth + 1) + 1;
 }
 
-/*
- * sqrt(kx kz) without overflow; exact when kx == kz.  sqrt of the product is
- * preferred while the product is a normal number: it is correctly rounded to
- * within an ulp and exact for kz = 4^j kx (x and 2^j x), where rx * rz can be
- * an ulp above the cross term and so fake an angle of ~1e-8 rad, an error of
- * ~1e-8 in the NTK of parallel inputs.  The roots take over on over/underflow.
- */
-static inline double
-geo_mean(double kx, double kz, double rx, double rz)
-{
-	double		prod;
-
-	if (kx == kz)
-		return kx;
-	prod = kx * kz;
-	if (prod >= DBL_MIN && prod <= DBL_MAX)
-		return sqrt(prod);
-	return rx * rz;
-}
-
-/*
- * One ReLU layer on a pair.  k*, r* are this layer's diagonals and their
- * roots, kn* / rn* the next layer's.  Updates *K, *delta, *theta in place.
- */
-static inline void
-relu_layer(double a, double b, double sw2,
-		   double kx, double kz, double rx, double rz,
-		   double knx, double knz, double rnx, double rnz,
-		   double *K, double *delta, double *theta)
-{
-	double		s = geo_mean(kx, kz, rx, rz);
-	double		k = *K;
-	double		t;
-	double		sg;
-	double		kn;
-	double		dn;
-
-	if (s > 0.0)
-	{
-		double		spk = s + k;
-		double		prod = *delta * (spk > 0.0 ? spk : 0.0);
-		/* for variances beyond ~1e154 the product overflows: split the root */
-		double		y = isfinite(prod) ? sqrt(prod) : sqrt(*delta) * sqrt(spk);
-
-		t = atan2(y, k);
-		sg = y - t * k;
-	}
-	else
-	{
-		t = NTK_PI / 2;
-		sg = 0.0;
-	}
-
-	kn = a * (k + sg / NTK_PI) + b;
-	dn = a * (*delta - sg / NTK_PI);
-	if (b > 0.0)
-	{
-		double		dr = rx - rz;
-		double		sn = geo_mean(knx, knz, rnx, rnz);
-
-		dn += a * b * dr * dr / (sn + a * s + b);
-	}
-	*delta = dn > 0.0 ? dn : 0.0;
-	*theta = kn + sw2 * ((NTK_PI - t) / (2 * NTK_PI)) * *theta;
-	*K = kn;
-}
-
-/*
- * kx kz - K^2 without cancellation for a point with itself and without
- * overflow for huge variances: scaled by a power of two, then fma to recover
- * the rounding error of K^2.
- */
-static inline double
-gram_det(double kx, double kz, double k)
-{
-	double		m = fmax(fabs(kx), fmax(fabs(kz), fabs(k)));
-	int			e = 0;
-	double		t;
-	double		err;
-
-	if (m > 1e100 || (m > 0.0 && m < 1e-100))
-	{
-		(void) frexp(m, &e);
-		kx = ldexp(kx, -e);
-		kz = ldexp(kz, -e);
-		k = ldexp(k, -e);
-	}
-	t = k * k;
-	err = fma(k, k, -t);
-	return ldexp(fma(kx, kz, -t) - err, 2 * e);
-}
-
-/* One erf layer on a pair.  Updates *K and *theta in place. */
-static inline void
-erf_layer(double b, double sw2, double kx, double kz, double *K, double *theta)
-{
-	double		k = *K;
-	double		dx = 1.0 + 2.0 * kx;
-	double		dz = 1.0 + 2.0 * kz;
-	double		norm = dx == dz ? dx : sqrt(dx) * sqrt(dz);
-	double		c = 2.0 * k / norm;
-	double		det;
-	double		kn;
-
-	if (c > 1.0)
-		c = 1.0;
-	else if (c < -1.0)
-		c = -1.0;
-	/* (1 + 2kx)(1 + 2kz) - 4k^2, expanded so a self pair loses nothing */
-	det = 1.0 + 2.0 * (kx + kz) + 4.0 * gram_det(kx, kz, k);
-	if (det < 1.0)
-		det = 1.0;				/* the exact value is >= 1 */
-	kn = sw2 * (2.0 / NTK_PI) * asin(c) + b;
-	*theta = kn + sw2 * (4.0 / NTK_PI) / sqrt(det) * *theta;
-	*K = kn;
-}
-
-/* Kernel of the first (input) layer from a dot product. */
-static inline double
-input_layer(const NtkParams *p, double dot, int dim)
-{
-	return p->sigma_w * p->sigma_w * dot / (double) dim
-		+ p->sigma_b * p->sigma_b;
-}
-
 NtkStatus
 ntk_point_diag(const NtkParams *p, double sqnorm, int dim, double *diag)
 {
@@ -229,7 +104,7 @@ ntk_point_diag(const NtkParams *p, double sqnorm, int dim, double *diag)
 	if (!isfinite(sqnorm))
 		return NTK_OVERFLOW;
 
-	k[0] = input_layer(p, sqnorm, dim);
+	k[0] = ntk_input_layer(p, sqnorm, dim);
 	r[0] = sqrt(k[0]);
 	theta = K = k[0];
 
@@ -245,11 +120,11 @@ ntk_point_diag(const NtkParams *p, double sqnorm, int dim, double *diag)
 			double		kn = sw2 / 2 * k[l] + b;
 			double		rn = sqrt(kn);
 
-			relu_layer(sw2 / 2, b, sw2, k[l], k[l], r[l], r[l],
+			ntk_relu_layer(sw2 / 2, b, sw2, k[l], k[l], r[l], r[l],
 					   kn, kn, rn, rn, &K, &delta, &theta);
 		}
 		else
-			erf_layer(b, sw2, k[l], k[l], &K, &theta);
+			ntk_erf_layer(b, sw2, k[l], k[l], &K, &theta);
 		k[l + 1] = K;
 		r[l + 1] = sqrt(K);
 	}
@@ -277,43 +152,19 @@ ntk_pair(const NtkParams *p, double dot, int dim,
 		 double *nngp, double *ntk)
 {
 	int			L1 = p->depth + 1;
-	double		sw2 = p->sigma_w * p->sigma_w;
-	double		b = p->sigma_b * p->sigma_b;
-	const double *kx = diag_x;
-	const double *kz = diag_z;
-	const double *rx = diag_x + L1;
-	const double *rz = diag_z + L1;
-	double		K;
-	double		theta;
-	int			l;
+	double		k;
+	double		t;
 
 	if (dim < 1)
 		return NTK_BAD_DIMENSION;
-	K = theta = input_layer(p, dot, dim);
-
-	if (p->activation == NTK_RELU)
-	{
-		double		delta = geo_mean(kx[0], kz[0], rx[0], rz[0]) - K;
-
-		if (delta < 0.0)
-			delta = 0.0;
-		for (l = 0; l < p->depth; l++)
-			relu_layer(sw2 / 2, b, sw2, kx[l], kz[l], rx[l], rz[l],
-					   kx[l + 1], kz[l + 1], rx[l + 1], rz[l + 1],
-					   &K, &delta, &theta);
-	}
-	else
-	{
-		for (l = 0; l < p->depth; l++)
-			erf_layer(b, sw2, kx[l], kz[l], &K, &theta);
-	}
-
-	if (!isfinite(K) || !isfinite(theta))
+	ntk_pair_strided(p, dot, dim, diag_x, diag_x + L1, 1,
+					 diag_z, diag_z + L1, 1, &k, &t);
+	if (!isfinite(k) || !isfinite(t))
 		return NTK_OVERFLOW;
 	if (nngp)
-		*nngp = K;
+		*nngp = k;
 	if (ntk)
-		*ntk = theta;
+		*ntk = t;
 	return NTK_OK;
 }
 

@@ -36,6 +36,7 @@
 #include "utils/syscache.h"
 
 #include "model.h"
+#include "recursion.h"
 #include "ntk.h"
 
 /* 16M doubles = 128 MB per stored chunk */
@@ -215,7 +216,7 @@ ntk_model_store(const NtkModelData *md)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql.data, 13, argtypes, values, nulls, false, 1);
+	rc = SPI_execute_with_args(sql.data, 13, argtypes, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not store model \"%s\": %s", md->name,
 			 SPI_result_code_string(rc));
@@ -400,7 +401,7 @@ LoadModel(const char *name)
 		len = ntk_diag_len(&m->params);
 		m->X = MemoryContextAllocHuge(ctx, (size_t) m->n * m->d * sizeof(double));
 		m->alpha = MemoryContextAllocHuge(ctx, (size_t) m->n * m->k * sizeof(double));
-		m->xdiag = MemoryContextAllocHuge(ctx, (size_t) m->n * len * sizeof(double));
+		m->xtable = MemoryContextAllocHuge(ctx, ntk_gram_work_len(&m->params, m->n) * sizeof(double));
 		m->xbuf = palloc(m->d * sizeof(double));
 		m->kbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
 		m->qdiag = palloc(len * sizeof(double));
@@ -427,8 +428,15 @@ LoadModel(const char *name)
 			LoadPart(name, "mean", m->mean, m->d);
 			LoadPart(name, "scale", m->scale, m->d);
 		}
-		ntk_status_error(ntk_points_diag(&m->params, m->X, m->n, m->d, m->xdiag),
-						 "model training inputs");
+		{
+			double	   *xdiag = MemoryContextAllocHuge(ctx, (size_t) m->n * len * sizeof(double));
+
+			ntk_status_error(ntk_points_diag(&m->params, m->X, m->n, m->d, xdiag),
+							 "model training inputs");
+			ntk_diag_transpose(&m->params, xdiag, m->n, m->xtable,
+							   m->xtable + (size_t) (m->params.depth + 1) * m->n);
+			pfree(xdiag);
+		}
 	}
 	PG_CATCH();
 	{
@@ -514,7 +522,7 @@ ntk_model_predict_one(NtkModel *m, const double *x, int len)
 {
 	ntk_model_prepare_input(m, x, len);
 	ntk_status_error(ntk_predict_point(&m->params, m->kind, m->X, m->n, m->d,
-									   m->xdiag, m->alpha, m->k, m->xbuf,
+									   m->xtable, m->alpha, m->k, m->xbuf,
 									   m->qdiag, m->kbuf, m->out),
 					 "prediction");
 }

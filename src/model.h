@@ -42,7 +42,7 @@ typedef struct NtkModel
 	char	  **classes;
 	double	   *X;				/* n x d row-major, standardized */
 	double	   *alpha;			/* n x k column-major dual coefficients */
-	double	   *xdiag;			/* n diagonal states */
+	double	   *xtable;			/* layer-major diagonal table of X */
 	double	   *mean;			/* d, or NULL if not standardized */
 	double	   *scale;			/* d, or NULL */
 

@@ -11,6 +11,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "gram.h"
 #include "model.h"
 #include "ntk.h"
 
@@ -71,6 +72,7 @@ ntk_set_blas_threads(void)
 	if (n <= 0)
 		n = openblas_get_num_procs();
 	openblas_set_num_threads(n);
+	ntk_set_threads(n);
 }
 
 void

@@ -221,7 +221,7 @@ PredictBlock(NtkModel *m, SPITupleTable *tt, uint64 rows, ReturnSetInfo *rsinfo,
 		ntk_status_error(ntk_points_diag(&m->params, Q, nq, m->d, qdiag),
 						 "ntk_predict_batch");
 		ntk_status_error(ntk_gram_cross(&m->params, m->kind, Q, nq, qdiag,
-										m->X, m->n, m->xdiag, m->d, Kq,
+										m->X, m->n, m->xtable, m->d, Kq,
 										NULL, NULL),
 						 "ntk_predict_batch");
 		/* P (nq x k, row-major) = Kq (nq x n) alpha (n x k) */

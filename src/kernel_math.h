@@ -1,0 +1,238 @@
+/*-------------------------------------------------------------------------
+ *
+ * kernel_math.h
+ *	  Inline scalar pieces of the layer recursion, shared by the pair kernel
+ *	  (kernel.c) and the Gram tiles (recursion.c).  See kernel.c for the
+ *	  formulas and their references.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NTK_KERNEL_MATH_H
+#define NTK_KERNEL_MATH_H
+
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+
+#include "kernel.h"
+
+#define NTK_PI		3.14159265358979323846
+#define NTK_PI_2	1.57079632679489661923
+#define NTK_PI_4	0.78539816339744830962
+#define NTK_1_PI	0.31830988618379067154
+#define NTK_1_2PI	0.15915494309189533577
+#define NTK_TAN_PI_8 0.41421356237309504880
+
+/*
+ * Taylor coefficients (-1)^k / (2k+1) of atan(u) / u in z = u^2.  For
+ * |u| <= tan(pi/8) the first omitted term is below 2e-17 |u|: full double
+ * precision without a table from elsewhere.
+ */
+#define NTK_ATAN_TERMS 20
+
+static inline double
+ntk_atan_poly(double u)
+{
+	double		z = u * u;
+	double		p = 0.0;
+	int			k;
+
+	for (k = NTK_ATAN_TERMS - 1; k >= 0; k--)
+		p = p * z + ((k & 1) ? -1.0 : 1.0) / (2 * k + 1);
+	return u * p;
+}
+
+/*
+ * atan2(y, x) for y >= 0, by reduction to |u| <= tan(pi/8):
+ * t = min/max of (y, |x|), u = t or (t - 1) / (t + 1) with pi/4 added back,
+ * then the reflections pi/2 - a and pi - a.  Returns pi/2 for (0, 0), the
+ * convention of neural-tangents.  The same steps run four lanes at a time in
+ * recursion.c.
+ */
+static inline double
+ntk_atan2_pos(double y, double x)
+{
+	double		ax = fabs(x);
+	double		lo = y < ax ? y : ax;
+	double		hi = y < ax ? ax : y;
+	double		a;
+
+	if (hi == 0.0)
+		return NTK_PI_2;
+	if (lo > NTK_TAN_PI_8 * hi)
+		a = NTK_PI_4 + ntk_atan_poly((lo - hi) / (lo + hi));
+	else
+		a = ntk_atan_poly(lo / hi);
+	if (y > ax)
+		a = NTK_PI_2 - a;
+	if (x < 0.0)
+		a = NTK_PI - a;
+	return a;
+}
+
+/*
+ * sqrt(kx kz) without overflow; exact when kx == kz.  sqrt of the product is
+ * preferred while the product is a normal number: it is correctly rounded to
+ * within an ulp and exact for kz = 4^j kx (x and 2^j x), where rx * rz can be
+ * an ulp above the cross term and so fake an angle of ~1e-8 rad, an error of
+ * ~1e-8 in the NTK of parallel inputs.  The roots take over on over/underflow.
+ */
+static inline double
+ntk_geo_mean(double kx, double kz, double rx, double rz)
+{
+	double		prod;
+
+	if (kx == kz)
+		return kx;
+	prod = kx * kz;
+	if (prod >= DBL_MIN && prod <= DBL_MAX)
+		return sqrt(prod);
+	return rx * rz;
+}
+
+/*
+ * One ReLU layer on a pair.  k*, r* are this layer's diagonals and their
+ * roots, kn* / rn* the next layer's.  Updates *K, *delta, *theta in place.
+ */
+static inline void
+ntk_relu_layer(double a, double b, double sw2,
+		   double kx, double kz, double rx, double rz,
+		   double knx, double knz, double rnx, double rnz,
+		   double *K, double *delta, double *theta)
+{
+	double		s = ntk_geo_mean(kx, kz, rx, rz);
+	double		k = *K;
+	double		t;
+	double		sg;
+	double		kn;
+	double		dn;
+
+	if (s > 0.0)
+	{
+		double		spk = s + k;
+		double		prod = *delta * (spk > 0.0 ? spk : 0.0);
+		/* for variances beyond ~1e154 the product overflows: split the root */
+		double		y = isfinite(prod) ? sqrt(prod) : sqrt(*delta) * sqrt(spk);
+
+		t = ntk_atan2_pos(y, k);
+		sg = y - t * k;
+	}
+	else
+	{
+		t = NTK_PI / 2;
+		sg = 0.0;
+	}
+
+	kn = a * (k + sg * NTK_1_PI) + b;
+	dn = a * (*delta - sg * NTK_1_PI);
+	if (b > 0.0)
+	{
+		double		dr = rx - rz;
+		double		sn = ntk_geo_mean(knx, knz, rnx, rnz);
+
+		dn += a * b * dr * dr / (sn + a * s + b);
+	}
+	*delta = dn > 0.0 ? dn : 0.0;
+	*theta = kn + sw2 * ((NTK_PI - t) * NTK_1_2PI) * *theta;
+	*K = kn;
+}
+
+/*
+ * kx kz - K^2 without cancellation for a point with itself and without
+ * overflow for huge variances: scaled by a power of two, then fma to recover
+ * the rounding error of K^2.
+ */
+static inline double
+ntk_gram_det(double kx, double kz, double k)
+{
+	double		m = fmax(fabs(kx), fmax(fabs(kz), fabs(k)));
+	int			e = 0;
+	double		t;
+	double		err;
+
+	if (m > 1e100 || (m > 0.0 && m < 1e-100))
+	{
+		(void) frexp(m, &e);
+		kx = ldexp(kx, -e);
+		kz = ldexp(kz, -e);
+		k = ldexp(k, -e);
+	}
+	t = k * k;
+	err = fma(k, k, -t);
+	return ldexp(fma(kx, kz, -t) - err, 2 * e);
+}
+
+/* One erf layer on a pair.  Updates *K and *theta in place. */
+static inline void
+ntk_erf_layer(double b, double sw2, double kx, double kz, double *K, double *theta)
+{
+	double		k = *K;
+	double		dx = 1.0 + 2.0 * kx;
+	double		dz = 1.0 + 2.0 * kz;
+	double		norm = dx == dz ? dx : sqrt(dx) * sqrt(dz);
+	double		c = 2.0 * k / norm;
+	double		det;
+	double		kn;
+
+	if (c > 1.0)
+		c = 1.0;
+	else if (c < -1.0)
+		c = -1.0;
+	/* (1 + 2kx)(1 + 2kz) - 4k^2, expanded so a self pair loses nothing */
+	det = 1.0 + 2.0 * (kx + kz) + 4.0 * ntk_gram_det(kx, kz, k);
+	if (det < 1.0)
+		det = 1.0;				/* the exact value is >= 1 */
+	kn = sw2 * (2.0 / NTK_PI) * asin(c) + b;
+	*theta = kn + sw2 * (4.0 / NTK_PI) / sqrt(det) * *theta;
+	*K = kn;
+}
+
+/* Kernel of the first (input) layer from a dot product. */
+static inline double
+ntk_input_layer(const NtkParams *p, double dot, int dim)
+{
+	return p->sigma_w * p->sigma_w * dot / (double) dim
+		+ p->sigma_b * p->sigma_b;
+}
+
+/*
+ * Both kernels of a pair from its dot product.  The points' diagonal states
+ * are given as k_l = kx[l * sx], sqrt(k_l) = rx[l * sx] (and likewise for z),
+ * so rows of a layer-major table work as well as one point's own state.
+ */
+static inline void
+ntk_pair_strided(const NtkParams *p, double dot, int dim,
+				 const double *kx, const double *rx, size_t sx,
+				 const double *kz, const double *rz, size_t sz,
+				 double *nngp, double *ntk)
+{
+	double		sw2 = p->sigma_w * p->sigma_w;
+	double		b = p->sigma_b * p->sigma_b;
+	double		K;
+	double		theta;
+	int			l;
+
+	K = theta = ntk_input_layer(p, dot, dim);
+	if (p->activation == NTK_RELU)
+	{
+		double		delta = ntk_geo_mean(kx[0], kz[0], rx[0], rz[0]) - K;
+
+		if (delta < 0.0)
+			delta = 0.0;
+		for (l = 0; l < p->depth; l++)
+			ntk_relu_layer(sw2 / 2, b, sw2,
+						   kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz],
+						   kx[(l + 1) * sx], kz[(l + 1) * sz],
+						   rx[(l + 1) * sx], rz[(l + 1) * sz],
+						   &K, &delta, &theta);
+	}
+	else
+	{
+		for (l = 0; l < p->depth; l++)
+			ntk_erf_layer(b, sw2, kx[l * sx], kz[l * sz], &K, &theta);
+	}
+	*nngp = K;
+	*ntk = theta;
+}
+
+#endif							/* NTK_KERNEL_MATH_H */

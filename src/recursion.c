@@ -1,0 +1,325 @@
+/*-------------------------------------------------------------------------
+ *
+ * recursion.c
+ *	  The layer recursion over a column of pairs, vectorized.
+ *
+ * A Gram panel holds dot products <x_i, z> for many rows i and one column
+ * point z.  The portable path runs kernel_math.h's scalar recursion on each
+ * pair.  On x86-64 processors with AVX2 and FMA (checked at run time, so the
+ * build runs anywhere) the ReLU recursion runs four pairs per instruction
+ * over chunks of rows that stay in L1 cache across all layers; atan2 is the
+ * same range reduction and Taylor polynomial as ntk_atan2_pos.  Erf keeps the
+ * scalar path (asin has no vector form here).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "recursion.h"
+#include "kernel_math.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NTK_HAVE_AVX2_PATH 1
+#include <immintrin.h>
+#endif
+
+static int	force_portable = 0;
+
+void
+ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
+				   double *kt, double *rt)
+{
+	size_t		len = ntk_diag_len(p);
+	int			L1 = p->depth + 1;
+	int			i;
+	int			l;
+
+	for (i = 0; i < n; i++)
+	{
+		const double *di = diag + (size_t) i * len;
+
+		for (l = 0; l < L1; l++)
+		{
+			kt[(size_t) l * n + i] = di[l];
+			rt[(size_t) l * n + i] = di[L1 + l];
+		}
+	}
+}
+
+static void
+RecursePortable(const NtkParams *p, NtkKernelKind kind, int d,
+				double *vals, int count, const double *kt, const double *rt,
+				size_t stride, const double *zdiag)
+{
+	int			L1 = p->depth + 1;
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		double		nngp;
+		double		ntk;
+
+		ntk_pair_strided(p, vals[i], d, kt + i, rt + i, stride,
+						 zdiag, zdiag + L1, 1, &nngp, &ntk);
+		vals[i] = kind == NTK_KERNEL_NNGP ? nngp : ntk;
+	}
+}
+
+#ifdef NTK_HAVE_AVX2_PATH
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define CHUNK 64
+
+/* blend: mask ? a : b */
+AVX2 static inline __m256d
+Select(__m256d mask, __m256d a, __m256d b)
+{
+	return _mm256_blendv_pd(b, a, mask);
+}
+
+/* the next layer's diagonal, loaded only where the bias term needs it */
+AVX2 static inline __m256d
+zero_if_unused(const int has_b, const double *p)
+{
+	return has_b ? _mm256_loadu_pd(p) : _mm256_setzero_pd();
+}
+
+/* ntk_geo_mean, four lanes */
+AVX2 static inline __m256d
+GeoMean4(__m256d kx, __m256d kz, __m256d rx, __m256d rz)
+{
+	__m256d		prod = _mm256_mul_pd(kx, kz);
+	__m256d		normal = _mm256_and_pd(_mm256_cmp_pd(prod, _mm256_set1_pd(DBL_MIN), _CMP_GE_OQ),
+									   _mm256_cmp_pd(prod, _mm256_set1_pd(DBL_MAX), _CMP_LE_OQ));
+	__m256d		s = Select(normal, _mm256_sqrt_pd(prod), _mm256_mul_pd(rx, rz));
+
+	return Select(_mm256_cmp_pd(kx, kz, _CMP_EQ_OQ), kx, s);
+}
+
+/* ntk_atan2_pos, four lanes (y >= 0) */
+AVX2 static inline __m256d
+Atan2Pos4(__m256d y, __m256d x)
+{
+	__m256d		ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+	__m256d		lo = _mm256_min_pd(y, ax);
+	__m256d		hi = _mm256_max_pd(y, ax);
+	__m256d		big = _mm256_cmp_pd(lo, _mm256_mul_pd(_mm256_set1_pd(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
+	__m256d		num = Select(big, _mm256_sub_pd(lo, hi), lo);
+	__m256d		den = Select(big, _mm256_add_pd(lo, hi), hi);
+	__m256d		u = _mm256_div_pd(num, den);
+	__m256d		z = _mm256_mul_pd(u, u);
+	__m256d		poly = _mm256_setzero_pd();
+	__m256d		a;
+	int			k;
+
+	for (k = NTK_ATAN_TERMS - 1; k >= 0; k--)
+		poly = _mm256_fmadd_pd(poly, z, _mm256_set1_pd(((k & 1) ? -1.0 : 1.0) / (2 * k + 1)));
+	a = _mm256_mul_pd(u, poly);
+	a = _mm256_add_pd(a, _mm256_and_pd(big, _mm256_set1_pd(NTK_PI_4)));
+	a = Select(_mm256_cmp_pd(y, ax, _CMP_GT_OQ), _mm256_sub_pd(_mm256_set1_pd(NTK_PI_2), a), a);
+	a = Select(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ),
+			   _mm256_sub_pd(_mm256_set1_pd(NTK_PI), a), a);
+	return Select(_mm256_cmp_pd(hi, _mm256_setzero_pd(), _CMP_EQ_OQ),
+				  _mm256_set1_pd(NTK_PI_2), a);
+}
+
+/*
+ * ntk_relu_layer on four pairs at layer l.  Branch-free so that two calls
+ * interleave; has_b is a constant at each call site.  The caller guarantees
+ * variances below NTK_VEC_MAX_VAR, so delta (s + K) <= 4 kx kz cannot
+ * overflow.
+ */
+AVX2 static inline void
+ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
+		   __m256d kxl, __m256d rxl, __m256d kzl, __m256d rzl,
+		   __m256d knx, __m256d rnx, __m256d knz, __m256d rnz,
+		   double *Kp, double *Dp, double *Tp)
+{
+	__m256d		zero = _mm256_setzero_pd();
+	__m256d		K = _mm256_load_pd(Kp);
+	__m256d		D = _mm256_load_pd(Dp);
+	__m256d		T = _mm256_load_pd(Tp);
+	__m256d		s = GeoMean4(kxl, kzl, rxl, rzl);
+	__m256d		spk = _mm256_max_pd(_mm256_add_pd(s, K), zero);
+	__m256d		y = _mm256_sqrt_pd(_mm256_mul_pd(D, spk));
+	__m256d		pos = _mm256_cmp_pd(s, zero, _CMP_GT_OQ);
+	__m256d		th = Select(pos, Atan2Pos4(y, K), _mm256_set1_pd(NTK_PI_2));
+	__m256d		sg = _mm256_and_pd(pos, _mm256_fnmadd_pd(th, K, y));
+	__m256d		kn = _mm256_fmadd_pd(a, _mm256_fmadd_pd(sg, _mm256_set1_pd(NTK_1_PI), K), b);
+	__m256d		dn = _mm256_mul_pd(a, _mm256_fnmadd_pd(sg, _mm256_set1_pd(NTK_1_PI), D));
+
+	if (has_b)
+	{
+		__m256d		dr = _mm256_sub_pd(rxl, rzl);
+		__m256d		sn = GeoMean4(knx, knz, rnx, rnz);
+		__m256d		den = _mm256_add_pd(_mm256_fmadd_pd(a, s, sn), b);
+
+		dn = _mm256_add_pd(dn, _mm256_div_pd(_mm256_mul_pd(ab, _mm256_mul_pd(dr, dr)), den));
+	}
+	_mm256_store_pd(Dp, _mm256_max_pd(dn, zero));
+	_mm256_store_pd(Tp, _mm256_fmadd_pd(_mm256_mul_pd(sw2,
+													  _mm256_mul_pd(_mm256_sub_pd(_mm256_set1_pd(NTK_PI), th),
+																	_mm256_set1_pd(NTK_1_2PI))),
+										T, kn));
+	_mm256_store_pd(Kp, kn);
+}
+
+/* beyond this variance the vector path hands a chunk to the portable one */
+#define NTK_VEC_MAX_VAR 1e150
+
+/* Runs every layer over c (a multiple of 8) pairs held in K, D, T. */
+AVX2 static inline void
+ReluLayers(const NtkParams *p, const int has_b, int c,
+		   const double *kt, const double *rt, size_t stride,
+		   const double *kz, const double *rz,
+		   double *K, double *D, double *T)
+{
+	double		sw2_ = p->sigma_w * p->sigma_w;
+	double		b_ = p->sigma_b * p->sigma_b;
+	__m256d		a = _mm256_set1_pd(sw2_ / 2);
+	__m256d		b = _mm256_set1_pd(b_);
+	__m256d		ab = _mm256_set1_pd(sw2_ / 2 * b_);
+	__m256d		sw2 = _mm256_set1_pd(sw2_);
+	int			l;
+	int			i;
+
+	for (l = 0; l < p->depth; l++)
+	{
+		const double *kx = kt + (size_t) l * stride;
+		const double *rx = rt + (size_t) l * stride;
+		__m256d		kzl = _mm256_set1_pd(kz[l]);
+		__m256d		rzl = _mm256_set1_pd(rz[l]);
+		__m256d		knz = _mm256_set1_pd(kz[l + 1]);
+		__m256d		rnz = _mm256_set1_pd(rz[l + 1]);
+
+		for (i = 0; i < c; i += 8)
+		{
+			__m256d		knx0 = zero_if_unused(has_b, kx + stride + i);
+			__m256d		rnx0 = zero_if_unused(has_b, rx + stride + i);
+			__m256d		knx1 = zero_if_unused(has_b, kx + stride + i + 4);
+			__m256d		rnx1 = zero_if_unused(has_b, rx + stride + i + 4);
+
+			ReluLayer4(a, b, ab, sw2, has_b,
+					   _mm256_loadu_pd(kx + i), _mm256_loadu_pd(rx + i), kzl, rzl,
+					   knx0, rnx0, knz, rnz, K + i, D + i, T + i);
+			ReluLayer4(a, b, ab, sw2, has_b,
+					   _mm256_loadu_pd(kx + i + 4), _mm256_loadu_pd(rx + i + 4), kzl, rzl,
+					   knx1, rnx1, knz, rnz, K + i + 4, D + i + 4, T + i + 4);
+		}
+	}
+}
+
+AVX2 static void
+RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
+				double *vals, int count, const double *kt, const double *rt,
+				size_t stride, const double *zdiag)
+{
+	int			L1 = p->depth + 1;
+	const double *kz = zdiag;
+	const double *rz = zdiag + L1;
+	double		sw2 = p->sigma_w * p->sigma_w;
+	double		b = p->sigma_b * p->sigma_b;
+	__m256d		vsw2 = _mm256_set1_pd(sw2);
+	__m256d		vd = _mm256_set1_pd((double) d);
+	__m256d		vb = _mm256_set1_pd(b);
+	__m256d		k0z = _mm256_set1_pd(kz[0]);
+	__m256d		r0z = _mm256_set1_pd(rz[0]);
+	double		K[CHUNK] __attribute__((aligned(32)));
+	double		D[CHUNK] __attribute__((aligned(32)));
+	double		T[CHUNK] __attribute__((aligned(32)));
+	double		zmax = 0.0;
+	int			full = count - count % 8;
+	int			c0;
+	int			l;
+
+	for (l = 0; l < L1; l++)
+		zmax = kz[l] > zmax ? kz[l] : zmax;
+	if (!(zmax < NTK_VEC_MAX_VAR))
+		full = 0;
+
+	for (c0 = 0; c0 < full; c0 += CHUNK)
+	{
+		int			c = full - c0 < CHUNK ? full - c0 : CHUNK;
+		__m256d		vmax = _mm256_setzero_pd();
+		int			i;
+
+		for (l = 0; l < L1; l++)
+			for (i = 0; i < c; i += 4)
+				vmax = _mm256_max_pd(vmax, _mm256_loadu_pd(kt + (size_t) l * stride + c0 + i));
+		if (_mm256_movemask_pd(_mm256_cmp_pd(vmax, _mm256_set1_pd(NTK_VEC_MAX_VAR), _CMP_GE_OQ)))
+		{
+			RecursePortable(p, kind, d, vals + c0, c, kt + c0, rt + c0, stride, zdiag);
+			continue;
+		}
+
+		for (i = 0; i < c; i += 4)
+		{
+			/* K1 = sw^2 <x,z> / d + sb^2, as ntk_input_layer rounds it */
+			__m256d		k1 = _mm256_add_pd(_mm256_div_pd(_mm256_mul_pd(vsw2, _mm256_loadu_pd(vals + c0 + i)), vd), vb);
+			__m256d		s = GeoMean4(_mm256_loadu_pd(kt + c0 + i), k0z,
+									 _mm256_loadu_pd(rt + c0 + i), r0z);
+
+			_mm256_store_pd(K + i, k1);
+			_mm256_store_pd(T + i, k1);
+			_mm256_store_pd(D + i, _mm256_max_pd(_mm256_sub_pd(s, k1), _mm256_setzero_pd()));
+		}
+		if (b > 0.0)
+			ReluLayers(p, 1, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+		else
+			ReluLayers(p, 0, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+		memcpy(vals + c0, kind == NTK_KERNEL_NNGP ? K : T, c * sizeof(double));
+	}
+	if (full < count)
+		RecursePortable(p, kind, d, vals + full, count - full, kt + full,
+						rt + full, stride, zdiag);
+}
+
+static int
+HaveAvx2(void)
+{
+	static int	have = -1;
+
+	if (have < 0)
+	{
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	}
+	return have;
+}
+
+#else
+
+static int
+HaveAvx2(void)
+{
+	return 0;
+}
+
+#endif							/* NTK_HAVE_AVX2_PATH */
+
+int
+ntk_recursion_vectorized(void)
+{
+	return !force_portable && HaveAvx2();
+}
+
+void
+ntk_recursion_force_portable(int on)
+{
+	force_portable = on;
+}
+
+void
+ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
+					double *vals, int count, const double *kt,
+					const double *rt, size_t stride, const double *zdiag)
+{
+#ifdef NTK_HAVE_AVX2_PATH
+	if (p->activation == NTK_RELU && ntk_recursion_vectorized())
+	{
+		RecurseReluAvx2(p, kind, d, vals, count, kt, rt, stride, zdiag);
+		return;
+	}
+#endif
+	RecursePortable(p, kind, d, vals, count, kt, rt, stride, zdiag);
+}

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * recursion.h
+ *	  The layer recursion over many pairs at once (pure numerics).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NTK_RECURSION_H
+#define NTK_RECURSION_H
+
+#include "gram.h"
+
+/*
+ * Layer-major copy of n points' diagonal states: kt[l * n + i] = K_l(x_i,x_i)
+ * and rt[l * n + i] = its root, for l = 0 .. depth.  kt and rt must each
+ * hold (depth + 1) * n doubles.
+ */
+extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
+							   double *kt, double *rt);
+
+/*
+ * Turns count dot products vals[i] = <x_i, z> in place into kernel values
+ * k(x_i, z).  Row i's diagonal is kt[l * stride + i], rt[l * stride + i];
+ * zdiag is z's own state (ntk_point_diag layout).  Values that leave the
+ * float64 range come out as Inf or NaN; the caller checks.
+ *
+ * Uses AVX2 and FMA when the processor has them (chosen at run time), else
+ * portable C; both run the same steps (kernel_math.h).
+ */
+extern void ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
+								double *vals, int count,
+								const double *kt, const double *rt,
+								size_t stride, const double *zdiag);
+
+/* True if the vectorized path is in use (for benchmarks and tests). */
+extern int	ntk_recursion_vectorized(void);
+
+/* Forces the portable path (nonzero) or automatic choice (0), for tests. */
+extern void ntk_recursion_force_portable(int on);
+
+#endif							/* NTK_RECURSION_H */
