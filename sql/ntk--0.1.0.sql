@@ -153,6 +153,10 @@ RETURNS TABLE (id bigint, prediction float8, outputs float8[], label text)
 AS 'MODULE_PATHNAME', 'ntk_predict_batch'
 LANGUAGE C STABLE STRICT ROWS 1000;
 
+CREATE FUNCTION ntk_predict_var(model text, x float8[]) RETURNS float8
+AS 'MODULE_PATHNAME', 'ntk_predict_var'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
 CREATE FUNCTION ntk_drop_model(model text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'ntk_drop_model'
 LANGUAGE C VOLATILE STRICT;

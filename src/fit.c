@@ -30,6 +30,8 @@
 #include "ntk.h"
 #include "solve.h"
 
+#include <cblas.h>
+
 typedef enum TargetKind
 {
 	TARGET_SCALAR,
@@ -85,21 +87,39 @@ LabelMatch(const void *key1, const void *key2, Size keysize)
 	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
 }
 
+/* The deepest network a fit will build (the largest depth candidate). */
+static int
+MaxDepth(const NtkFitOptions *opts)
+{
+	int			depth = opts->params.depth;
+	int			i;
+
+	for (i = 0; i < opts->n_depths; i++)
+		depth = Max(depth, opts->depths[i]);
+	return depth;
+}
+
 /* Bytes needed for a fit of n points, with overflow saturating to +inf. */
 double
-ntk_fit_peak_bytes(double n, double d, double k, const NtkParams *p)
+ntk_fit_peak_bytes(double n, double d, double k, const NtkFitOptions *opts)
 {
-	double		len = (double) ntk_diag_len(p);
+	NtkParams	p = opts->params;
+	double		len;
+	double		grams;
 
-	/* Gram, inputs, targets and coefficients, diagonal states and tables */
-	return 8.0 * (n * n + n * d + 2.0 * n * k + 2.0 * n * len);
+	p.depth = MaxDepth(opts);
+	len = (double) ntk_diag_len(&p);
+	/* an eigendecomposition (dsyevd) needs the matrix and 2 n^2 of workspace */
+	grams = (opts->has_t || ntk_options_searching(opts)) ? 3.0 : 1.0;
+	/* Gram(s), inputs, targets, coefficients and scratch, diagonal states and tables */
+	return 8.0 * (grams * n * n + n * d + 4.0 * n * k + 2.0 * n * len);
 }
 
 /* Refuses a fit whose estimated peak exceeds ntk.max_memory. */
 void
-ntk_check_memory(double n, double d, double k, const NtkParams *p)
+ntk_check_memory(double n, double d, double k, const NtkFitOptions *opts)
 {
-	double		need = ntk_fit_peak_bytes(n, d, k, p);
+	double		need = ntk_fit_peak_bytes(n, d, k, opts);
 	double		allowed = (double) ntk_max_memory_kb * 1024.0;
 
 	if (need > allowed || n * n > (double) SIZE_MAX / 8.0)
@@ -223,7 +243,7 @@ Grow(FitState *st)
 
 	/* refuse early, long before the Gram matrix would be allocated */
 	ntk_check_memory((double) st->n + 1, st->d, Max(st->k, st->nlabels),
-					 &st->opts.params);
+					 &st->opts);
 
 	if (st->X == NULL)
 	{
@@ -420,48 +440,301 @@ CompareLabels(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* The data of a fit, ready for the numerics. */
+typedef struct FitData
+{
+	int			n;
+	int			d;
+	int			k;
+	double	   *Y;				/* targets, column-major n x k */
+	double	   *mean;			/* standardization, or NULL */
+	double	   *scale;
+	char	  **classes;		/* sorted, classifiers only */
+	int		   *label;			/* class index per row, classifiers only */
+} FitData;
+
+/* Standardizes X in place (population std; constant features centered). */
+static void
+Standardize(double *X, int n, int d, double *mean, double *scale)
+{
+	int			i;
+	int			j;
+
+	for (j = 0; j < d; j++)
+		mean[j] = scale[j] = 0.0;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			mean[j] += X[(size_t) i * d + j];
+	for (j = 0; j < d; j++)
+		mean[j] /= n;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+		{
+			double		c = X[(size_t) i * d + j] - mean[j];
+
+			scale[j] += c * c;
+		}
+	for (j = 0; j < d; j++)
+	{
+		scale[j] = sqrt(scale[j] / n);
+		if (!(scale[j] > 0.0))
+			scale[j] = 1.0;
+	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			X[(size_t) i * d + j] = (X[(size_t) i * d + j] - mean[j]) / scale[j];
+}
+
+/* Targets as a column-major matrix; one-hot over sorted classes. */
+static void
+PrepareData(FitState *st, FitData *fd)
+{
+	int			n = (int) st->n;
+	int			i;
+	int			j;
+
+	fd->n = n;
+	fd->d = st->d;
+	fd->k = st->target == TARGET_LABEL ? st->nlabels : st->k;
+	fd->mean = fd->scale = NULL;
+	fd->classes = NULL;
+	fd->label = NULL;
+	if (st->opts.standardize)
+	{
+		fd->mean = palloc(fd->d * sizeof(double));
+		fd->scale = palloc(fd->d * sizeof(double));
+		Standardize(st->X, n, fd->d, fd->mean, fd->scale);
+	}
+
+	fd->Y = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * fd->k * sizeof(double));
+	if (st->target == TARGET_LABEL)
+	{
+		int		   *remap = palloc(fd->k * sizeof(int));
+
+		fd->classes = palloc(fd->k * sizeof(char *));
+		memcpy(fd->classes, st->labelnames, fd->k * sizeof(char *));
+		qsort(fd->classes, fd->k, sizeof(char *), CompareLabels);
+		for (i = 0; i < fd->k; i++)
+		{
+			for (j = 0; j < fd->k; j++)
+				if (st->labelnames[i] == fd->classes[j])
+					break;
+			remap[i] = j;
+		}
+		fd->label = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(int));
+		memset(fd->Y, 0, (size_t) n * fd->k * sizeof(double));
+		for (i = 0; i < n; i++)
+		{
+			fd->label[i] = remap[st->labels[i]];
+			fd->Y[i + (size_t) fd->label[i] * n] = 1.0;
+		}
+	}
+	else
+	{
+		for (i = 0; i < n; i++)
+			for (j = 0; j < fd->k; j++)
+				fd->Y[i + (size_t) j * n] = st->Y[(size_t) i * fd->k + j];
+	}
+}
+
+/* The Gram matrix of the (standardized) inputs; returns mean(diag K). */
+static double *
+BuildGram(FitState *st, const NtkParams *params, NtkKernelKind kind,
+		  Progress *pr, double *mean_diag)
+{
+	int			n = (int) st->n;
+	size_t		len = ntk_diag_len(params);
+	double	   *diag;
+	double	   *work;
+	double	   *K;
+	double		sum = 0.0;
+	int			i;
+
+	diag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * len * sizeof(double));
+	ntk_status_error(ntk_points_diag(params, st->X, n, st->d, diag), "ntk_fit");
+	for (i = 0; i < n; i++)
+		sum += ntk_diag_value(params, kind, diag + (size_t) i * len);
+	*mean_diag = sum / n;
+
+	work = MemoryContextAllocHuge(CurrentMemoryContext,
+								  ntk_gram_work_len(params, n) * sizeof(double));
+	K = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * n * sizeof(double));
+	ntk_status_error(ntk_gram_sym(params, kind, st->X, n, st->d, diag, work, K,
+								  ReportProgress, pr),
+					 "ntk_fit");
+	pfree(work);
+	pfree(diag);
+	return K;
+}
+
+/* Candidate relative ridges of "auto": 4 per decade from 1e-8 to 10. */
+#define AUTO_RIDGES 37
+
+/*
+ * Model selection by closed-form leave-one-out error: one eigendecomposition
+ * per depth serves every ridge.  Sets opts->params.depth and opts->ridge to
+ * the best combination and appends every candidate's score to metrics.
+ */
+static void
+SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
+{
+	NtkFitOptions *opts = &st->opts;
+	int			n = fd->n;
+	int			k = fd->k;
+	int			ndepths = opts->n_depths > 0 ? opts->n_depths : 1;
+	double		ridges[Max(NTK_MAX_CANDIDATES, AUTO_RIDGES)];
+	int			nridges;
+	double	   *w = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(double));
+	double	   *VtY = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
+	double	   *work = MemoryContextAllocHuge(CurrentMemoryContext,
+											  (2 * (size_t) n * k + n) * sizeof(double));
+	double		best = INFINITY;
+	int			best_depth = opts->params.depth;
+	double		best_ridge = opts->ridge;
+	bool		first = true;
+	int			di;
+	int			ri;
+
+	if (opts->ridge_auto)
+	{
+		nridges = AUTO_RIDGES;
+		for (ri = 0; ri < nridges; ri++)
+			ridges[ri] = pow(10.0, -8.0 + ri / 4.0);
+	}
+	else if (opts->n_ridges > 0)
+	{
+		nridges = opts->n_ridges;
+		memcpy(ridges, opts->ridges, nridges * sizeof(double));
+	}
+	else
+	{
+		nridges = 1;
+		ridges[0] = opts->ridge;
+	}
+
+	appendStringInfoString(metrics, ", \"selection\": [");
+	for (di = 0; di < ndepths; di++)
+	{
+		NtkParams	params = opts->params;
+		double		mean_diag;
+		double	   *V;
+		char		phase[64];
+
+		if (opts->n_depths > 0)
+			params.depth = opts->depths[di];
+		snprintf(phase, sizeof(phase), "model selection, depth %d (%d of %d)",
+				 params.depth, di + 1, ndepths);
+		pr->phase = phase;
+		V = BuildGram(st, &params, opts->kind, pr, &mean_diag);
+		CHECK_FOR_INTERRUPTS();
+		ntk_status_error(ntk_eigh(V, n, w), "ntk_fit model selection");
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, n, k, n, 1.0,
+					V, n, fd->Y, n, 0.0, VtY, n);
+		for (ri = 0; ri < nridges; ri++)
+		{
+			double		lambda = opts->ridge_absolute ? ridges[ri] : ridges[ri] * mean_diag;
+			double		mse = ntk_loo_mse(V, w, n, VtY, k, lambda, work);
+
+			CHECK_FOR_INTERRUPTS();
+			appendStringInfo(metrics, "%s{\"depth\": %d, \"ridge\": %s, \"loo_mse\": %s}",
+							 first ? "" : ", ", params.depth,
+							 float8out_internal(ridges[ri]),
+							 isfinite(mse) ? float8out_internal(mse) : "null");
+			first = false;
+			if (mse < best)
+			{
+				best = mse;
+				best_depth = params.depth;
+				best_ridge = ridges[ri];
+			}
+		}
+		pfree(V);
+		(void) ReportProgress(pr, (double) (di + 1) / ndepths);
+	}
+	appendStringInfoChar(metrics, ']');
+	if (!isfinite(best))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no candidate of model \"%s\" gives a positive definite kernel matrix", st->name),
+				 errhint("Add larger \"ridge\" candidates.")));
+	appendStringInfo(metrics, ", \"loo_mse\": %s", float8out_internal(best));
+	opts->params.depth = best_depth;
+	opts->ridge = best_ridge;
+	pfree(w);
+	pfree(VtY);
+	pfree(work);
+}
+
+/* Training error from training predictions P (column-major n x k). */
+static void
+TrainingError(const FitData *fd, const double *P, StringInfo metrics)
+{
+	int			n = fd->n;
+	size_t		i;
+	int			j;
+
+	if (fd->label)
+	{
+		int			correct = 0;
+
+		for (i = 0; i < n; i++)
+		{
+			int			bestj = 0;
+
+			for (j = 1; j < fd->k; j++)
+				if (P[i + (size_t) j * n] > P[i + (size_t) bestj * n])
+					bestj = j;
+			correct += bestj == fd->label[i];
+		}
+		appendStringInfo(metrics, ", \"train_accuracy\": %s",
+						 float8out_internal((double) correct / n));
+	}
+	else
+	{
+		double		ss = 0.0;
+
+		for (i = 0; i < (size_t) n * fd->k; i++)
+		{
+			double		r = P[i] - fd->Y[i];
+
+			ss += r * r;
+		}
+		appendStringInfo(metrics, ", \"train_rmse\": %s",
+						 float8out_internal(sqrt(ss / ((double) n * fd->k))));
+	}
+}
+
 Datum
 ntk_fit_final(PG_FUNCTION_ARGS)
 {
 	FitState   *st = PG_ARGISNULL(0) ? NULL : (FitState *) PG_GETARG_POINTER(0);
 	NtkFitOptions *opts;
+	FitData		fd;
 	NtkModelData md;
 	Progress	pr;
-	int			n;
-	int			d;
-	int			k;
-	size_t		len;
-	double	   *mean = NULL;
-	double	   *scale = NULL;
-	double	   *diag;
-	double	   *work;
-	double	   *K;
-	double	   *A;
-	double		mean_diag = 0.0;
-	double		lambda;
-	double		train_err = 0.0;
-	char	  **classes = NULL;
-	int		   *remap = NULL;
-	int			failed_at;
-	NtkStatus	status;
 	StringInfoData metrics;
+	double		mean_diag;
+	double		lambda;
+	double	   *K;
+	double	   *alpha;
+	double	   *P;
+	const double *factor = NULL;
+	const char *factor_kind = NULL;
+	int			n;
 	int64		id;
-	int			i;
-	int			j;
+	size_t		i;
 
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
 
 	opts = &st->opts;
-	if (ntk_options_searching(opts) || opts->has_t || opts->variance)
+	if (opts->has_t && ntk_options_searching(opts))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("options \"t\", \"variance\" and candidate lists are not supported by this version of ntk")));
-
-	n = (int) st->n;
-	d = st->d;
-	k = st->target == TARGET_LABEL ? st->nlabels : st->k;
-	ntk_check_memory(n, d, k, &opts->params);
+				 errmsg("model selection cannot be combined with a finite training time \"t\""),
+				 errhint("Select \"ridge\" and \"depth\" without \"t\" first, then refit with \"t\".")));
+	ntk_check_memory(st->n, st->d,
+					 st->target == TARGET_LABEL ? st->nlabels : st->k, opts);
 	ntk_set_blas_threads();
 
 	pr.model = st->name;
@@ -469,138 +742,87 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	pr.last_notice = 0.0;
 	pr.start = st->start;
 
-	/* standardize in place: z-score with population std, constant features centered */
-	if (opts->standardize)
-	{
-		mean = palloc0(d * sizeof(double));
-		scale = palloc0(d * sizeof(double));
-		for (i = 0; i < n; i++)
-			for (j = 0; j < d; j++)
-				mean[j] += st->X[(size_t) i * d + j];
-		for (j = 0; j < d; j++)
-			mean[j] /= n;
-		for (i = 0; i < n; i++)
-			for (j = 0; j < d; j++)
-			{
-				double		c = st->X[(size_t) i * d + j] - mean[j];
-
-				scale[j] += c * c;
-			}
-		for (j = 0; j < d; j++)
-		{
-			scale[j] = sqrt(scale[j] / n);
-			if (!(scale[j] > 0.0))
-				scale[j] = 1.0;
-		}
-		for (i = 0; i < n; i++)
-			for (j = 0; j < d; j++)
-				st->X[(size_t) i * d + j] = (st->X[(size_t) i * d + j] - mean[j]) / scale[j];
-	}
-
-	/* targets as a column-major n x k matrix, solved in place */
-	A = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
-	if (st->target == TARGET_LABEL)
-	{
-		/* classes in sorted order; one-hot targets */
-		classes = palloc(k * sizeof(char *));
-		remap = palloc(k * sizeof(int));
-		memcpy(classes, st->labelnames, k * sizeof(char *));
-		qsort(classes, k, sizeof(char *), CompareLabels);
-		for (i = 0; i < k; i++)
-		{
-			for (j = 0; j < k; j++)
-				if (st->labelnames[i] == classes[j])
-					break;
-			remap[i] = j;
-		}
-		memset(A, 0, (size_t) n * k * sizeof(double));
-		for (i = 0; i < n; i++)
-			A[i + (size_t) remap[st->labels[i]] * n] = 1.0;
-	}
-	else
-	{
-		for (i = 0; i < n; i++)
-			for (j = 0; j < k; j++)
-				A[i + (size_t) j * n] = st->Y[(size_t) i * k + j];
-	}
-
-	len = ntk_diag_len(&opts->params);
-	diag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * len * sizeof(double));
-	ntk_status_error(ntk_points_diag(&opts->params, st->X, n, d, diag), "ntk_fit");
-	for (i = 0; i < n; i++)
-		mean_diag += ntk_diag_value(&opts->params, opts->kind, diag + (size_t) i * len);
-	mean_diag /= n;
-	lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * mean_diag;
-
-	work = MemoryContextAllocHuge(CurrentMemoryContext,
-								  ntk_gram_work_len(&opts->params, n) * sizeof(double));
-	K = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * n * sizeof(double));
-	pr.phase = "building the kernel matrix";
-	status = ntk_gram_sym(&opts->params, opts->kind, st->X, n, d, diag, work, K,
-						  ReportProgress, &pr);
-	ntk_status_error(status, "ntk_fit");
-
-	ntk_add_diagonal(K, n, lambda);
-	pr.phase = "factorizing";
-	status = ntk_cholesky(K, n, &failed_at, ReportProgress, &pr);
-	if (status == NTK_NOT_POSITIVE_DEFINITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("kernel matrix of model \"%s\" is not positive definite", st->name),
-				 errdetail("The Cholesky factorization failed at row %d of %d with ridge %g (absolute %g).",
-						   failed_at, n, opts->ridge, lambda),
-				 errhint("Raise the \"ridge\" option, for example to 1e-4, or remove duplicate rows.")));
-	ntk_status_error(status, "ntk_fit");
-	ntk_cholesky_solve(K, n, A, k);
-	pfree(K);
-
-	/* training residuals for free: K alpha = Y - lambda alpha */
-	if (st->target == TARGET_LABEL)
-	{
-		int			correct = 0;
-
-		for (i = 0; i < n; i++)
-		{
-			int			best = 0;
-			double		bestv = -INFINITY;
-
-			for (j = 0; j < k; j++)
-			{
-				double		yhat = (remap[st->labels[i]] == j ? 1.0 : 0.0)
-					- lambda * A[i + (size_t) j * n];
-
-				if (yhat > bestv)
-				{
-					bestv = yhat;
-					best = j;
-				}
-			}
-			correct += best == remap[st->labels[i]];
-		}
-		train_err = (double) correct / n;
-	}
-	else
-	{
-		double		ss = 0.0;
-
-		for (i = 0; i < n; i++)
-			for (j = 0; j < k; j++)
-			{
-				double		r = lambda * A[i + (size_t) j * n];
-
-				ss += r * r;
-			}
-		train_err = sqrt(ss / ((double) n * k));
-	}
-
+	PrepareData(st, &fd);
+	n = fd.n;
 	initStringInfo(&metrics);
-	appendStringInfo(&metrics,
-					 "{\"fit_seconds\": %.3f, \"n_rows\": %d, \"n_skipped\": " INT64_FORMAT ", "
-					 "\"ridge_absolute_value\": %s, \"mean_diag\": %s, \"%s\": %s}",
-					 Elapsed(&pr), n, st->n_skipped,
+	appendStringInfo(&metrics, "{\"n_rows\": %d, \"n_skipped\": " INT64_FORMAT,
+					 n, st->n_skipped);
+
+	if (ntk_options_searching(opts))
+		SelectModel(st, &fd, &pr, &metrics);
+
+	pr.phase = "building the kernel matrix";
+	K = BuildGram(st, &opts->params, opts->kind, &pr, &mean_diag);
+	lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * mean_diag;
+	ntk_add_diagonal(K, n, lambda);
+
+	alpha = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * fd.k * sizeof(double));
+	P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * fd.k * sizeof(double));
+	if (opts->has_t)
+	{
+		double	   *w = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(double));
+		double		s = opts->learning_rate * opts->t / ((double) n * fd.k);
+
+		pr.phase = "eigendecomposition";
+		(void) ReportProgress(&pr, 0.0);
+		ntk_status_error(ntk_eigh(K, n, w), "ntk_fit");
+		CHECK_FOR_INTERRUPTS();
+		ntk_finite_time(K, w, n, s, fd.Y, fd.k, alpha, P,
+						MemoryContextAllocHuge(CurrentMemoryContext,
+											   (size_t) n * fd.k * sizeof(double)));
+		if (opts->variance)
+		{
+			/* whitening W = V diag(w^-1/2): variance = k(x,x) - |W^T k|^2 */
+			int			j;
+
+			for (j = 0; j < n; j++)
+			{
+				double		c = w[j] > 0.0 ? 1.0 / sqrt(w[j]) : 0.0;
+
+				for (i = 0; i < (size_t) n; i++)
+					K[i + (size_t) j * n] *= c;
+			}
+			factor = K;
+			factor_kind = "whiten";
+		}
+	}
+	else
+	{
+		int			failed_at;
+		NtkStatus	status;
+
+		pr.phase = "factorizing";
+		status = ntk_cholesky(K, n, &failed_at, ReportProgress, &pr);
+		if (status == NTK_NOT_POSITIVE_DEFINITE)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("kernel matrix of model \"%s\" is not positive definite", st->name),
+					 errdetail("The Cholesky factorization failed at row %d of %d with ridge %g (absolute %g).",
+							   failed_at, n, opts->ridge, lambda),
+					 errhint("Raise the \"ridge\" option, for example to 1e-4, or remove duplicate rows.")));
+		ntk_status_error(status, "ntk_fit");
+		memcpy(alpha, fd.Y, (size_t) n * fd.k * sizeof(double));
+		ntk_cholesky_solve(K, n, alpha, fd.k);
+		/* training predictions for free: K alpha = Y - lambda alpha */
+		for (i = 0; i < (size_t) n * fd.k; i++)
+			P[i] = fd.Y[i] - lambda * alpha[i];
+		if (opts->variance)
+		{
+			int			j;
+
+			/* the upper triangle holds stale Gram entries: store zeros */
+			for (j = 1; j < n; j++)
+				memset(K + (size_t) j * n, 0, j * sizeof(double));
+			factor = K;
+			factor_kind = "chol";
+		}
+	}
+
+	TrainingError(&fd, P, &metrics);
+	appendStringInfo(&metrics, ", \"ridge_absolute_value\": %s, \"mean_diag\": %s, "
+					 "\"fit_seconds\": %.3f}",
 					 float8out_internal(lambda), float8out_internal(mean_diag),
-					 st->target == TARGET_LABEL ? "train_accuracy" : "train_rmse",
-					 float8out_internal(train_err));
+					 Elapsed(&pr));
 
 	pr.phase = "storing";
 	md.name = st->name;
@@ -608,14 +830,16 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	md.opts = opts;
 	md.ridge = opts->ridge;
 	md.n = n;
-	md.d = d;
-	md.k = k;
-	md.nclasses = st->target == TARGET_LABEL ? k : 0;
-	md.classes = classes;
+	md.d = fd.d;
+	md.k = fd.k;
+	md.nclasses = fd.classes ? fd.k : 0;
+	md.classes = fd.classes;
 	md.X = st->X;
-	md.alpha = A;
-	md.mean = mean;
-	md.scale = scale;
+	md.alpha = alpha;
+	md.mean = fd.mean;
+	md.scale = fd.scale;
+	md.factor = factor;
+	md.factor_kind = factor_kind;
 	md.metrics_json = metrics.data;
 	id = ntk_model_store(&md);
 

@@ -8,12 +8,14 @@
 #ifndef NTK_FIT_H
 #define NTK_FIT_H
 
-#include "kernel.h"
+#include "options.h"
 
 /* Estimated peak bytes of a fit (saturates to +inf instead of wrapping). */
-extern double ntk_fit_peak_bytes(double n, double d, double k, const NtkParams *p);
+extern double ntk_fit_peak_bytes(double n, double d, double k,
+								 const NtkFitOptions *opts);
 
 /* Refuses, with SQLSTATE 54000, a fit whose peak exceeds ntk.max_memory. */
-extern void ntk_check_memory(double n, double d, double k, const NtkParams *p);
+extern void ntk_check_memory(double n, double d, double k,
+							 const NtkFitOptions *opts);
 
 #endif							/* NTK_FIT_H */

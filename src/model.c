@@ -246,6 +246,8 @@ ntk_model_store(const NtkModelData *md)
 		StorePart(plan, id, "mean", md->mean, md->d);
 		StorePart(plan, id, "scale", md->scale, md->d);
 	}
+	if (md->factor)
+		StorePart(plan, id, md->factor_kind, md->factor, (size_t) md->n * md->n);
 	SPI_finish();
 	return id;
 }
@@ -338,7 +340,8 @@ LoadModel(const char *name)
 	appendStringInfo(&sql,
 					 "SELECT id, task, kernel, activation, depth, sigma_w, sigma_b, "
 					 "n_train, n_features, n_outputs, classes, "
-					 "coalesce((options->>'standardize')::boolean, false) "
+					 "coalesce((options->>'standardize')::boolean, false), "
+					 "coalesce((options->>'variance')::boolean, false), options ? 't' "
 					 "FROM %s.ntk_models WHERE name = $1", ntk_schema());
 	values[0] = CStringGetTextDatum(name);
 
@@ -397,6 +400,9 @@ LoadModel(const char *name)
 			}
 		}
 		standardized = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		if (DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull)))
+			m->factor_kind = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull)) ?
+				NTK_FACTOR_WHITEN : NTK_FACTOR_CHOL;
 
 		len = ntk_diag_len(&m->params);
 		m->X = MemoryContextAllocHuge(ctx, (size_t) m->n * m->d * sizeof(double));
@@ -410,6 +416,11 @@ LoadModel(const char *name)
 		{
 			m->mean = palloc(m->d * sizeof(double));
 			m->scale = palloc(m->d * sizeof(double));
+		}
+		if (m->factor_kind != NTK_FACTOR_NONE)
+		{
+			m->factor = MemoryContextAllocHuge(ctx, (size_t) m->n * m->n * sizeof(double));
+			m->vbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
 		}
 
 		resetStringInfo(&sql);
@@ -428,6 +439,9 @@ LoadModel(const char *name)
 			LoadPart(name, "mean", m->mean, m->d);
 			LoadPart(name, "scale", m->scale, m->d);
 		}
+		if (m->factor_kind != NTK_FACTOR_NONE)
+			LoadPart(name, m->factor_kind == NTK_FACTOR_CHOL ? "chol" : "whiten",
+					 m->factor, (size_t) m->n * m->n);
 		{
 			double	   *xdiag = MemoryContextAllocHuge(ctx, (size_t) m->n * len * sizeof(double));
 

@@ -21,6 +21,13 @@ typedef enum NtkTask
 	NTK_TASK_CLASSIFICATION = 1
 } NtkTask;
 
+typedef enum NtkFactorKind
+{
+	NTK_FACTOR_NONE = 0,
+	NTK_FACTOR_CHOL,			/* lower Cholesky factor of K + lambda I */
+	NTK_FACTOR_WHITEN			/* V diag(w^-1/2) of K + lambda I = V diag(w) V^T */
+} NtkFactorKind;
+
 /* A decoded model, ready to predict. */
 typedef struct NtkModel
 {
@@ -45,12 +52,15 @@ typedef struct NtkModel
 	double	   *xtable;			/* layer-major diagonal table of X */
 	double	   *mean;			/* d, or NULL if not standardized */
 	double	   *scale;			/* d, or NULL */
+	NtkFactorKind factor_kind;	/* what ntk_predict_var uses */
+	double	   *factor;			/* n x n, or NULL */
 
 	/* scratch for one-point prediction */
 	double	   *xbuf;			/* d */
 	double	   *kbuf;			/* n */
 	double	   *qdiag;			/* one diagonal state */
 	double	   *out;			/* k */
+	double	   *vbuf;			/* n, for variances */
 } NtkModel;
 
 /* What the fit hands to the store. */
@@ -69,6 +79,8 @@ typedef struct NtkModelData
 	const double *alpha;
 	const double *mean;
 	const double *scale;
+	const double *factor;		/* n x n, for ntk_predict_var, or NULL */
+	const char *factor_kind;	/* "chol" (lower Cholesky factor) or "whiten" */
 	const char *metrics_json;
 } NtkModelData;
 

@@ -193,16 +193,26 @@ ntk_options_parse(Jsonb *jb, NtkFitOptions *opts)
 			elog(ERROR, "unexpected jsonb token %d", (int) tok);
 		key = pnstrdup(v.val.string.val, v.val.string.len);
 
-		/* scalars come as WJB_VALUE; arrays and objects start a nest */
+		/* nested arrays and objects come back whole, as jbvBinary */
 		tok = JsonbIteratorNext(&it, &v, true);
 
-		if (tok == WJB_BEGIN_ARRAY && !v.val.array.rawScalar)
+		if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
 		{
+			if (!IsOption(key))
+				goto unknown;
+			WrongType(key, "a scalar", jbvObject);
+		}
+		if (v.type == jbvBinary)
+		{
+			JsonbIterator *ait = JsonbIteratorInit(v.val.binary.data);
+			JsonbValue	av;
+
+			(void) JsonbIteratorNext(&ait, &av, true);	/* WJB_BEGIN_ARRAY */
 			if (strcmp(key, "ridge") == 0)
 			{
 				int			i;
 
-				CandidateList(key, &it, opts->ridges, &opts->n_ridges);
+				CandidateList(key, &ait, opts->ridges, &opts->n_ridges);
 				for (i = 0; i < opts->n_ridges; i++)
 					CheckRidge(opts->ridges[i]);
 				opts->ridge = opts->ridges[0];
@@ -212,7 +222,7 @@ ntk_options_parse(Jsonb *jb, NtkFitOptions *opts)
 				double		d[NTK_MAX_CANDIDATES];
 				int			i;
 
-				CandidateList(key, &it, d, &opts->n_depths);
+				CandidateList(key, &ait, d, &opts->n_depths);
 				for (i = 0; i < opts->n_depths; i++)
 				{
 					if (d[i] != floor(d[i]))
@@ -229,12 +239,6 @@ ntk_options_parse(Jsonb *jb, NtkFitOptions *opts)
 			else
 				goto unknown;
 			continue;
-		}
-		if (tok == WJB_BEGIN_OBJECT)
-		{
-			if (!IsOption(key))
-				goto unknown;
-			WrongType(key, "a scalar", jbvObject);
 		}
 
 		if (strcmp(key, "depth") == 0)

@@ -26,11 +26,13 @@
 
 #include "model.h"
 #include "ntk.h"
+#include "solve.h"
 
 PG_FUNCTION_INFO_V1(ntk_predict);
 PG_FUNCTION_INFO_V1(ntk_predict_vector);
 PG_FUNCTION_INFO_V1(ntk_predict_class);
 PG_FUNCTION_INFO_V1(ntk_predict_batch);
+PG_FUNCTION_INFO_V1(ntk_predict_var);
 PG_FUNCTION_INFO_V1(ntk_drop_model);
 
 /* doubles of kernel values per batch block (256 MB) */
@@ -120,6 +122,26 @@ ntk_predict_class(PG_FUNCTION_ARGS)
 				 errhint("Use ntk_predict() or ntk_predict_vector() for regression models.")));
 	ntk_model_predict_one(m, x, len);
 	PG_RETURN_TEXT_P(cstring_to_text(m->classes[ArgMax(m->out, m->k)]));
+}
+
+Datum
+ntk_predict_var(PG_FUNCTION_ARGS)
+{
+	const double *x;
+	int			len;
+	NtkModel   *m = ModelAndInput(fcinfo, &x, &len);
+	double		kxx;
+
+	if (m->factor_kind == NTK_FACTOR_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" was fitted without variance", m->name),
+				 errhint("Refit it with the option '{\"variance\": true}'.")));
+	ntk_model_predict_one(m, x, len);
+	kxx = ntk_diag_value(&m->params, m->kind, m->qdiag);
+	PG_RETURN_FLOAT8(ntk_posterior_variance(m->factor, m->n,
+											m->factor_kind == NTK_FACTOR_CHOL,
+											m->kbuf, kxx, m->vbuf));
 }
 
 Datum

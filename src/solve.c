@@ -9,6 +9,8 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <math.h>
+#include <string.h>
 
 /* diagonal block size and trailing-update chunk width */
 #define NTK_CHOL_BLOCK 256
@@ -87,4 +89,104 @@ ntk_cholesky_solve(const double *L, int n, double *B, int k)
 				CblasNonUnit, n, k, 1.0, L, n, B, n);
 	cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasTrans,
 				CblasNonUnit, n, k, 1.0, L, n, B, n);
+}
+
+NtkStatus
+ntk_eigh(double *A, int n, double *w)
+{
+	lapack_int	info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, A, n, w);
+
+	return info == 0 ? NTK_OK : NTK_LAPACK_ERROR;
+}
+
+void
+ntk_finite_time(const double *V, const double *w, int n, double s,
+				const double *Y, int k, double *alpha, double *train,
+				double *work)
+{
+	int			i;
+	int			j;
+
+	/* work = V^T Y */
+	cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, n, k, n, 1.0,
+				V, n, Y, n, 0.0, work, n);
+	if (train)
+	{
+		for (j = 0; j < k; j++)
+			for (i = 0; i < n; i++)
+				alpha[i + (size_t) j * n] = -expm1(-fmax(w[i], 0.0) * s) * work[i + (size_t) j * n];
+		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, k, n, 1.0,
+					V, n, alpha, n, 0.0, train, n);
+	}
+	for (j = 0; j < k; j++)
+		for (i = 0; i < n; i++)
+		{
+			double		f = w[i] == 0.0 ? s : -expm1(-fmax(w[i], 0.0) * s) / fabs(w[i]);
+
+			work[i + (size_t) j * n] *= f;
+		}
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, k, n, 1.0,
+				V, n, work, n, 0.0, alpha, n);
+}
+
+double
+ntk_loo_mse(const double *V, const double *w, int n, const double *VtY,
+			int k, double lambda, double *work)
+{
+	double	   *C = work;		/* n x k: diag(1 / (w + lambda)) V^T Y, then alpha */
+	double	   *g = work + (size_t) n * k;	/* diagonal of (K + lambda I)^-1 */
+	double	   *alpha;
+	double		sse = 0.0;
+	int			i;
+	int			j;
+
+	for (j = 0; j < n; j++)
+		if (!(w[j] + lambda > 0.0))
+			return INFINITY;
+
+	for (i = 0; i < n; i++)
+		g[i] = 0.0;
+	for (j = 0; j < n; j++)
+	{
+		const double *vj = V + (size_t) j * n;
+		double		c = 1.0 / (w[j] + lambda);
+
+		for (i = 0; i < n; i++)
+			g[i] += vj[i] * vj[i] * c;
+	}
+
+	/* alpha = V C, computed into a scratch block after C */
+	alpha = g + n;
+	for (j = 0; j < k; j++)
+		for (i = 0; i < n; i++)
+			C[i + (size_t) j * n] = VtY[i + (size_t) j * n] / (w[i] + lambda);
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, k, n, 1.0,
+				V, n, C, n, 0.0, alpha, n);
+	for (j = 0; j < k; j++)
+		for (i = 0; i < n; i++)
+		{
+			double		r = alpha[i + (size_t) j * n] / g[i];
+
+			sse += r * r;
+		}
+	return sse / ((double) n * k);
+}
+
+double
+ntk_posterior_variance(const double *F, int n, int is_chol,
+					   const double *kvec, double kxx, double *work)
+{
+	double		v;
+
+	if (is_chol)
+	{
+		memcpy(work, kvec, (size_t) n * sizeof(double));
+		cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit,
+					n, F, n, work, 1);
+	}
+	else
+		cblas_dgemv(CblasColMajor, CblasTrans, n, n, 1.0, F, n, kvec, 1,
+					0.0, work, 1);
+	v = kxx - cblas_ddot(n, work, 1, work, 1);
+	return v > 0.0 ? v : 0.0;
 }
