@@ -32,14 +32,16 @@ include $(PGXS)
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
 UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c
 
-test/unit/test_kernel: test/unit/test_kernel.c $(UNIT_SRCS) src/kernel.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_kernel.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
+
+test/unit/test_%: test/unit/test_%.c $(UNIT_SRCS) $(wildcard src/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
 .PHONY: unitcheck
-unitcheck: test/unit/test_kernel
-	test/unit/test_kernel
+unitcheck: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "$$t"; $$t; done
 
-EXTRA_CLEAN = test/unit/test_kernel
+EXTRA_CLEAN = $(UNIT_TESTS)
 
 # The pure numerics as a shared library, for the numpy-reference tests (ctypes).
 test/unit/libntkcore.so: $(UNIT_SRCS) src/kernel.h
