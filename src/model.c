@@ -165,6 +165,7 @@ ntk_model_store(const NtkModelData *md)
 	bool		isnull;
 	int			rc;
 	const char *schema = ntk_schema();
+	MemoryContext oldcxt = CurrentMemoryContext;
 
 	initStringInfo(&opts);
 	ntk_options_to_json(md->opts, &opts);
@@ -216,7 +217,33 @@ ntk_model_store(const NtkModelData *md)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql.data, 13, argtypes, values, nulls, false, 0);
+
+	/*
+	 * Under row-level security a name taken by a role we are not a member of
+	 * fails the ON CONFLICT update's policy check; say so in terms of models.
+	 */
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql.data, 13, argtypes, values, nulls, false, 0);
+	}
+	PG_CATCH();
+	{
+		MemoryContext ecxt = MemoryContextSwitchTo(oldcxt);
+		ErrorData  *edata = CopyErrorData();
+
+		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+		{
+			MemoryContextSwitchTo(ecxt);
+			PG_RE_THROW();
+		}
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model \"%s\" belongs to another role", md->name),
+				 errdetail("Model names are unique in a database; a role can replace only the models of roles it is a member of."),
+				 errhint("Choose another model name.")));
+	}
+	PG_END_TRY();
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not store model \"%s\": %s", md->name,
 			 SPI_result_code_string(rc));
