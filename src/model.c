@@ -562,6 +562,7 @@ void
 ntk_model_predict_one(NtkModel *m, const double *x, int len)
 {
 	ntk_model_prepare_input(m, x, len);
+	ntk_set_single_thread();
 	ntk_status_error(ntk_predict_point(&m->params, m->kind, m->X, m->n, m->d,
 									   m->xtable, m->alpha, m->k, m->xbuf,
 									   m->qdiag, m->kbuf, m->out),

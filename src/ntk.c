@@ -64,15 +64,29 @@ _PG_init(void)
 	ntk_model_init();
 }
 
+/* Sets the BLAS and recursion thread counts, skipping calls that change nothing. */
+static void
+SetThreads(int n)
+{
+	static int	current = -1;
+
+	if (n == current)
+		return;
+	openblas_set_num_threads(n);
+	ntk_set_threads(n);
+	current = n;
+}
+
 void
 ntk_set_blas_threads(void)
 {
-	int			n = ntk_threads;
+	SetThreads(ntk_threads > 0 ? ntk_threads : openblas_get_num_procs());
+}
 
-	if (n <= 0)
-		n = openblas_get_num_procs();
-	openblas_set_num_threads(n);
-	ntk_set_threads(n);
+void
+ntk_set_single_thread(void)
+{
+	SetThreads(1);
 }
 
 void

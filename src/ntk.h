@@ -21,8 +21,11 @@ extern int	ntk_max_memory_kb;
 /* Turns a numerics status into an ereport; never returns for a failure. */
 extern void ntk_status_error(NtkStatus st, const char *context);
 
-/* Sets the BLAS thread count from ntk.threads. */
+/* Threads for big work (fit, batch prediction) from ntk.threads. */
 extern void ntk_set_blas_threads(void);
+
+/* One thread, for one-point predictions where threads cost more than they give. */
+extern void ntk_set_single_thread(void);
 
 /*
  * Array checks (arrays.c).  what names the argument in messages ("x").
