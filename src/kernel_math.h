@@ -30,6 +30,12 @@
  */
 #define NTK_ATAN_TERMS 20
 
+static const double ntk_atan_coef[NTK_ATAN_TERMS] = {
+	1.0 / 1, -1.0 / 3, 1.0 / 5, -1.0 / 7, 1.0 / 9, -1.0 / 11, 1.0 / 13,
+	-1.0 / 15, 1.0 / 17, -1.0 / 19, 1.0 / 21, -1.0 / 23, 1.0 / 25, -1.0 / 27,
+	1.0 / 29, -1.0 / 31, 1.0 / 33, -1.0 / 35, 1.0 / 37, -1.0 / 39
+};
+
 static inline double
 ntk_atan_poly(double u)
 {
@@ -38,7 +44,7 @@ ntk_atan_poly(double u)
 	int			k;
 
 	for (k = NTK_ATAN_TERMS - 1; k >= 0; k--)
-		p = p * z + ((k & 1) ? -1.0 : 1.0) / (2 * k + 1);
+		p = p * z + ntk_atan_coef[k];
 	return u * p;
 }
 

@@ -68,24 +68,24 @@ RecursePortable(const NtkParams *p, NtkKernelKind kind, int d,
 #ifdef NTK_HAVE_AVX2_PATH
 
 #define AVX2 __attribute__((target("avx2,fma")))
-#define CHUNK 64
+#define CHUNK NTK_RECURSE_BLOCK	/* a multiple of 8 */
 
 /* blend: mask ? a : b */
-AVX2 static inline __m256d
+AVX2 static inline __attribute__((always_inline)) __m256d
 Select(__m256d mask, __m256d a, __m256d b)
 {
 	return _mm256_blendv_pd(b, a, mask);
 }
 
 /* the next layer's diagonal, loaded only where the bias term needs it */
-AVX2 static inline __m256d
+AVX2 static inline __attribute__((always_inline)) __m256d
 zero_if_unused(const int has_b, const double *p)
 {
 	return has_b ? _mm256_loadu_pd(p) : _mm256_setzero_pd();
 }
 
 /* ntk_geo_mean, four lanes */
-AVX2 static inline __m256d
+AVX2 static inline __attribute__((always_inline)) __m256d
 GeoMean4(__m256d kx, __m256d kz, __m256d rx, __m256d rz)
 {
 	__m256d		prod = _mm256_mul_pd(kx, kz);
@@ -96,8 +96,46 @@ GeoMean4(__m256d kx, __m256d kz, __m256d rx, __m256d rz)
 	return Select(_mm256_cmp_pd(kx, kz, _CMP_EQ_OQ), kx, s);
 }
 
+#define C(k) _mm256_set1_pd(ntk_atan_coef[k])
+
+/*
+ * The atan series in z of ntk_atan_poly, by Estrin's scheme: the same
+ * coefficients with a dependency chain of 5 FMAs instead of Horner's 19,
+ * so the pipelines stay full.  Rounding differs from Horner by an ulp.
+ */
+AVX2 static inline __attribute__((always_inline)) __m256d
+AtanPoly4(__m256d z)
+{
+	__m256d		z2 = _mm256_mul_pd(z, z);
+	__m256d		z4 = _mm256_mul_pd(z2, z2);
+	__m256d		z8 = _mm256_mul_pd(z4, z4);
+	__m256d		z16 = _mm256_mul_pd(z8, z8);
+	__m256d		q0 = _mm256_fmadd_pd(C(1), z, C(0));
+	__m256d		q1 = _mm256_fmadd_pd(C(3), z, C(2));
+	__m256d		q2 = _mm256_fmadd_pd(C(5), z, C(4));
+	__m256d		q3 = _mm256_fmadd_pd(C(7), z, C(6));
+	__m256d		q4 = _mm256_fmadd_pd(C(9), z, C(8));
+	__m256d		q5 = _mm256_fmadd_pd(C(11), z, C(10));
+	__m256d		q6 = _mm256_fmadd_pd(C(13), z, C(12));
+	__m256d		q7 = _mm256_fmadd_pd(C(15), z, C(14));
+	__m256d		q8 = _mm256_fmadd_pd(C(17), z, C(16));
+	__m256d		q9 = _mm256_fmadd_pd(C(19), z, C(18));
+	__m256d		r0 = _mm256_fmadd_pd(q1, z2, q0);
+	__m256d		r1 = _mm256_fmadd_pd(q3, z2, q2);
+	__m256d		r2 = _mm256_fmadd_pd(q5, z2, q4);
+	__m256d		r3 = _mm256_fmadd_pd(q7, z2, q6);
+	__m256d		r4 = _mm256_fmadd_pd(q9, z2, q8);
+	__m256d		s0 = _mm256_fmadd_pd(r1, z4, r0);
+	__m256d		s1 = _mm256_fmadd_pd(r3, z4, r2);
+	__m256d		t0 = _mm256_fmadd_pd(s1, z8, s0);
+
+	return _mm256_fmadd_pd(r4, z16, t0);
+}
+
+#undef C
+
 /* ntk_atan2_pos, four lanes (y >= 0) */
-AVX2 static inline __m256d
+AVX2 static inline __attribute__((always_inline)) __m256d
 Atan2Pos4(__m256d y, __m256d x)
 {
 	__m256d		ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
@@ -108,13 +146,8 @@ Atan2Pos4(__m256d y, __m256d x)
 	__m256d		den = Select(big, _mm256_add_pd(lo, hi), hi);
 	__m256d		u = _mm256_div_pd(num, den);
 	__m256d		z = _mm256_mul_pd(u, u);
-	__m256d		poly = _mm256_setzero_pd();
-	__m256d		a;
-	int			k;
+	__m256d		a = _mm256_mul_pd(u, AtanPoly4(z));
 
-	for (k = NTK_ATAN_TERMS - 1; k >= 0; k--)
-		poly = _mm256_fmadd_pd(poly, z, _mm256_set1_pd(((k & 1) ? -1.0 : 1.0) / (2 * k + 1)));
-	a = _mm256_mul_pd(u, poly);
 	a = _mm256_add_pd(a, _mm256_and_pd(big, _mm256_set1_pd(NTK_PI_4)));
 	a = Select(_mm256_cmp_pd(y, ax, _CMP_GT_OQ), _mm256_sub_pd(_mm256_set1_pd(NTK_PI_2), a), a);
 	a = Select(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ),
@@ -129,7 +162,7 @@ Atan2Pos4(__m256d y, __m256d x)
  * variances below NTK_VEC_MAX_VAR, so delta (s + K) <= 4 kx kz cannot
  * overflow.
  */
-AVX2 static inline void
+AVX2 static inline __attribute__((always_inline)) void
 ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
 		   __m256d kxl, __m256d rxl, __m256d kzl, __m256d rzl,
 		   __m256d knx, __m256d rnx, __m256d knz, __m256d rnz,
@@ -168,7 +201,7 @@ ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
 #define NTK_VEC_MAX_VAR 1e150
 
 /* Runs every layer over c (a multiple of 8) pairs held in K, D, T. */
-AVX2 static inline void
+AVX2 static inline __attribute__((always_inline)) void
 ReluLayers(const NtkParams *p, const int has_b, int c,
 		   const double *kt, const double *rt, size_t stride,
 		   const double *kz, const double *rz,
