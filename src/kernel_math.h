@@ -23,6 +23,9 @@
 #define NTK_1_2PI	0.15915494309189533577
 #define NTK_TAN_PI_8 0.41421356237309504880
 
+/* input-layer gaps up to this fraction of sqrt(kx kz) count as zero */
+#define NTK_GAP_SNAP (4 * DBL_EPSILON)
+
 /*
  * Taylor coefficients (-1)^k / (2k+1) of atan(u) / u in z = u^2.  For
  * |u| <= tan(pi/8) the first omitted term is below 2e-17 |u|: full double
@@ -221,9 +224,15 @@ ntk_pair_strided(const NtkParams *p, double dot, int dim,
 	K = theta = ntk_input_layer(p, dot, dim);
 	if (p->activation == NTK_RELU)
 	{
-		double		delta = ntk_geo_mean(kx[0], kz[0], rx[0], rz[0]) - K;
+		double		s = ntk_geo_mean(kx[0], kz[0], rx[0], rz[0]);
+		double		delta = s - K;
 
-		if (delta < 0.0)
+		/*
+		 * A gap of a few ulps is rounding in the dot product of a point with
+		 * itself (or a parallel one), which BLAS sums in another order than
+		 * the norms: snap it to 0, or it would fake an angle of ~1e-8.
+		 */
+		if (delta <= NTK_GAP_SNAP * s)
 			delta = 0.0;
 		for (l = 0; l < p->depth; l++)
 			ntk_relu_layer(sw2 / 2, b, sw2,

@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/portal.h"
 
@@ -174,8 +175,7 @@ CheckReadOnlyQuery(SPIPlanPtr plan)
 			ereport(ERROR,
 					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 					 errmsg("query of ntk_predict_batch must be read-only"),
-					 errdetail("The query is a %s statement or locks or modifies rows.",
-							   GetCommandTagName(ps->commandTag)),
+					 errdetail("The query is not a plain SELECT, or it locks or modifies rows."),
 					 errhint("Pass a plain SELECT returning (id bigint, x float8[]).")));
 	}
 }
@@ -185,7 +185,7 @@ CheckBatchColumns(TupleDesc desc)
 {
 	Oid			idtype;
 
-	if (desc->natts < 2)
+	if (desc->natts != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("query of ntk_predict_batch must return two columns (id bigint, x float8[])"),
@@ -303,6 +303,7 @@ ntk_predict_batch(PG_FUNCTION_ARGS)
 		int64	   *ids;
 		bool	   *idnull;
 		bool	   *xnull;
+		MemoryContext blockcxt;
 
 		block = (int) Min((size_t) BATCH_MAX_ROWS,
 						  Max((size_t) 1, BATCH_KERNEL_DOUBLES / (size_t) m->n));
@@ -327,14 +328,22 @@ ntk_predict_batch(PG_FUNCTION_ARGS)
 		XactReadOnly = true;
 		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 		CheckBatchColumns(portal->tupDesc);
+		blockcxt = AllocSetContextCreate(CurrentMemoryContext, "ntk_predict_batch block",
+										 ALLOCSET_DEFAULT_SIZES);
 		for (;;)
 		{
+			MemoryContext old;
+
 			CHECK_FOR_INTERRUPTS();
 			SPI_cursor_fetch(portal, true, block);
 			if (SPI_processed == 0)
 				break;
+			/* detoasted inputs and result arrays live one block */
+			old = MemoryContextSwitchTo(blockcxt);
 			PredictBlock(m, SPI_tuptable, SPI_processed, rsinfo,
 						 Q, qdiag, Kq, P, ids, idnull, xnull);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(blockcxt);
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);

@@ -291,10 +291,12 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 			__m256d		k1 = _mm256_add_pd(_mm256_div_pd(_mm256_mul_pd(vsw2, _mm256_loadu_pd(vals + c0 + i)), vd), vb);
 			__m256d		s = GeoMean4(_mm256_loadu_pd(kt + c0 + i), k0z,
 									 _mm256_loadu_pd(rt + c0 + i), r0z);
+			__m256d		gap = _mm256_sub_pd(s, k1);
 
 			_mm256_store_pd(K + i, k1);
 			_mm256_store_pd(T + i, k1);
-			_mm256_store_pd(D + i, _mm256_max_pd(_mm256_sub_pd(s, k1), _mm256_setzero_pd()));
+			/* as ntk_pair_strided: a gap of a few ulps is rounding, not an angle */
+			_mm256_store_pd(D + i, _mm256_andnot_pd(_mm256_cmp_pd(gap, _mm256_mul_pd(_mm256_set1_pd(NTK_GAP_SNAP), s), _CMP_LE_OQ), gap));
 		}
 		if (b > 0.0)
 			ReluLayers(p, 1, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
