@@ -245,6 +245,8 @@ SELECT ntk_fit('reg', x, y, '{"depth": 1.5}') FROM fit_train;
 SELECT ntk_fit('reg', x, y, '{"ridge_absolute": 1}') FROM fit_train;
 SELECT ntk_fit('reg', x, y, '{"standardize": "yes"}') FROM fit_train;
 SELECT ntk_fit('reg', x, y, '{"activation": 1}') FROM fit_train;
+SELECT ntk_fit('reg', x, y, '{"sigma_w": [1, 2]}') FROM fit_train;
+SELECT ntk_fit('reg', x, y, '{"kernel": {"name": "ntk"}}') FROM fit_train;
 SELECT ntk_fit('reg', x, y, '[1, 2]') FROM fit_train;
 SELECT ntk_fit('reg', x, y, '{"depth": -1}') FROM fit_train;
 SELECT ntk_fit('reg', x, y, '{"depth": 1001}') FROM fit_train;

@@ -70,9 +70,13 @@ COMMENT ON TABLE ntk_model_data IS 'Large arrays of ntk models as raw float64 ch
 -- Models are private to their owner role and the roles that are members of it.
 ALTER TABLE ntk_models ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ntk_model_data ENABLE ROW LEVEL SECURITY;
+-- By role oid, so that a model whose owner role was dropped is merely
+-- invisible instead of breaking every read with "role does not exist".
 CREATE POLICY ntk_models_owner ON ntk_models
-    USING (pg_has_role(owner, 'MEMBER'))
-    WITH CHECK (pg_has_role(owner, 'MEMBER'));
+    USING (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                   WHERE r.rolname = owner AND pg_catalog.pg_has_role(r.oid, 'MEMBER')))
+    WITH CHECK (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                        WHERE r.rolname = owner AND pg_catalog.pg_has_role(r.oid, 'MEMBER')));
 CREATE POLICY ntk_model_data_owner ON ntk_model_data
     USING (EXISTS (SELECT 1 FROM ntk_models m WHERE m.id = model_id));
 GRANT SELECT, INSERT, UPDATE, DELETE ON ntk_models, ntk_model_data TO PUBLIC;
@@ -82,6 +86,23 @@ GRANT USAGE ON SEQUENCE ntk_models_id_seq TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('ntk_models', '');
 SELECT pg_catalog.pg_extension_config_dump('ntk_model_data', '');
 SELECT pg_catalog.pg_extension_config_dump('ntk_models_id_seq', '');
+
+-- Ids always come from the sequence: a role that inserts or updates its own
+-- rows cannot take ids ahead of another role's next fit.
+CREATE FUNCTION ntk_models_assign_id() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.id IS DISTINCT FROM OLD.id THEN
+        NEW.id := nextval('@extschema@.ntk_models_id_seq');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER ntk_models_assign_id
+    BEFORE INSERT OR UPDATE ON ntk_models
+    FOR EACH ROW EXECUTE FUNCTION ntk_models_assign_id();
 
 -- other backends drop their cached models when the table changes
 CREATE FUNCTION ntk_models_invalidate() RETURNS trigger

@@ -204,7 +204,7 @@ ntk_model_store(const NtkModelData *md)
 					 "options, metrics) "
 					 "VALUES ($1, current_user, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
 					 "%s, $13::jsonb) "
-					 "ON CONFLICT (name) DO UPDATE SET id = EXCLUDED.id, owner = EXCLUDED.owner, "
+					 "ON CONFLICT (name) DO UPDATE SET id = EXCLUDED.id, "
 					 "created_at = EXCLUDED.created_at, task = EXCLUDED.task, "
 					 "kernel = EXCLUDED.kernel, activation = EXCLUDED.activation, "
 					 "depth = EXCLUDED.depth, sigma_w = EXCLUDED.sigma_w, "
