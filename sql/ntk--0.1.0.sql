@@ -88,11 +88,16 @@ SELECT pg_catalog.pg_extension_config_dump('ntk_model_data', '');
 SELECT pg_catalog.pg_extension_config_dump('ntk_models_id_seq', '');
 
 -- Ids always come from the sequence: a role that inserts or updates its own
--- rows cannot take ids ahead of another role's next fit.
+-- rows cannot take ids ahead of another role's next fit.  The table owner
+-- (who runs pg_restore, and bypasses row-level security anyway) keeps the
+-- ids it writes, so that a restore keeps the ids ntk_model_data refers to.
 CREATE FUNCTION ntk_models_assign_id() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF pg_has_role((SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE') THEN
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'INSERT' OR NEW.id IS DISTINCT FROM OLD.id THEN
         NEW.id := nextval('@extschema@.ntk_models_id_seq');
     END IF;

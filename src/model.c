@@ -45,6 +45,7 @@
 static NtkModel *model_cache = NULL;
 static uint64 cache_generation = 1;
 static char *schema_name = NULL;
+static bool schema_stale = false;	/* look schema_name up again on next use */
 
 PG_FUNCTION_INFO_V1(ntk_models_invalidate);
 
@@ -53,17 +54,20 @@ static void
 InvalidateCache(Datum arg, Oid relid)
 {
 	cache_generation++;
-	if (!OidIsValid(relid) && schema_name)
-	{
-		pfree(schema_name);
-		schema_name = NULL;
-	}
+	if (!OidIsValid(relid))
+		schema_stale = true;
 }
 
+/*
+ * Role membership or an extension changed.  DROP and CREATE EXTENSION may
+ * move the model tables to another schema: look it up again on next use.
+ */
 static void
 InvalidateCacheSyscache(Datum arg, int cacheid, uint32 hashvalue)
 {
 	cache_generation++;
+	if (cacheid == EXTENSIONOID)
+		schema_stale = true;
 }
 
 void
@@ -78,19 +82,31 @@ ntk_model_init(void)
 const char *
 ntk_schema(void)
 {
-	if (schema_name == NULL)
+	if (schema_name == NULL || schema_stale)
 	{
-		Oid			ext = get_extension_oid("ntk", false);
-		HeapTuple	tup = SearchSysCache1(EXTENSIONOID, ObjectIdGetDatum(ext));
+		Oid			ext;
+		HeapTuple	tup;
 		char	   *nsp;
+		char	   *fresh;
 
+		/* an invalidation during the lookup marks it stale again */
+		schema_stale = false;
+		ext = get_extension_oid("ntk", false);
+		tup = SearchSysCache1(EXTENSIONOID, ObjectIdGetDatum(ext));
 		if (!HeapTupleIsValid(tup))
 			elog(ERROR, "cache lookup failed for extension %u", ext);
 		nsp = get_namespace_name(((Form_pg_extension) GETSTRUCT(tup))->extnamespace);
 		ReleaseSysCache(tup);
 
-		schema_name = MemoryContextStrdup(TopMemoryContext,
-										  quote_identifier(nsp));
+		/*
+		 * Freed here, not in the callbacks: a caller may hold the old string
+		 * across SPI calls that process invalidations, never across another
+		 * call of this function.
+		 */
+		fresh = MemoryContextStrdup(TopMemoryContext, quote_identifier(nsp));
+		if (schema_name)
+			pfree(schema_name);
+		schema_name = fresh;
 	}
 	return schema_name;
 }
@@ -325,7 +341,10 @@ LoadPart(const char *name, const char *part, double *dst, size_t count)
 		b = DatumGetByteaPP(raw);
 		len = VARSIZE_ANY_EXHDR(b) / sizeof(double);
 		if (off + len > count)
+		{
+			off += len;			/* too many values: reported below */
 			break;
+		}
 		memcpy(dst + off, VARDATA_ANY(b), len * sizeof(double));
 		off += len;
 		if ((Pointer) b != DatumGetPointer(raw))
@@ -423,9 +442,23 @@ LoadModel(const char *name)
 								  TYPALIGN_INT, &elems, &enulls, &m->nclasses);
 				m->classes = palloc(m->nclasses * sizeof(char *));
 				for (i = 0; i < m->nclasses; i++)
+				{
+					if (enulls[i])
+						ereport(ERROR,
+								(errcode(ERRCODE_DATA_CORRUPTED),
+								 errmsg("model \"%s\" is damaged", name),
+								 errdetail("Class label %d is null.", i + 1)));
 					m->classes[i] = TextDatumGetCString(elems[i]);
+				}
 			}
 		}
+		/* the rows are writable by their owner: check what indexes arrays */
+		if (m->task == NTK_TASK_CLASSIFICATION && m->nclasses != m->k)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" is damaged", name),
+					 errdetail("The classifier has %d outputs and %d class labels.",
+							   m->k, m->nclasses)));
 		standardized = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
 		if (DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull)))
 			m->factor_kind = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull)) ?

@@ -13,7 +13,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(62);
+SELECT plan(64);
 
 CREATE ROLE ntk_t_alice NOSUPERUSER NOLOGIN;
 CREATE ROLE ntk_t_bob   NOSUPERUSER NOLOGIN;
@@ -58,6 +58,8 @@ SELECT ntk_fit('ntk_priv_a', ARRAY[i / 10.0, (i % 7) / 7.0]::float8[], sin(i / 3
   AS a_id FROM generate_series(1, 40) i \gset
 SELECT ntk_fit_classifier('ntk_priv_ac', ARRAY[(i % 3)::float8, 1.0], 'c' || (i % 3))
   AS ac_id FROM generate_series(1, 30) i \gset
+SELECT ntk_fit('ntk_priv_av', ARRAY[i / 10.0, (i % 7) / 7.0]::float8[], sin(i / 3.0), '{"variance": true}')
+  AS av_id FROM generate_series(1, 40) i \gset
 SELECT ntk_predict('ntk_priv_a', '{0.55, 0.3}') AS a_pred \gset
 SELECT md5(string_agg(data, '' ORDER BY part, chunk)) AS a_md5
   FROM ntk_model_data WHERE model_id = :a_id \gset
@@ -68,6 +70,8 @@ SELECT is((SELECT count(*) FROM ntk_model_data WHERE model_id = :a_id) > 0, true
           'alice: sees the data rows of her model');
 SELECT is(pg_temp.try($$SELECT ntk_predict_class('ntk_priv_ac', '{2, 1}')$$), 'c2',
           'alice: predicts with her classifier');
+SELECT is(pg_temp.try($$SELECT ntk_predict_var('ntk_priv_av', '{0.55, 0.3}') >= 0$$), 'true',
+          'alice: ntk_predict_var with her model');
 
 -- bob is not a member of alice: her models do not exist for him ----------------
 
@@ -82,6 +86,8 @@ SELECT throws_ok($$SELECT ntk_predict_vector('ntk_priv_a', '{0.55, 0.3}')$$, '42
                  'model "ntk_priv_a" does not exist', 'bob: ntk_predict_vector is 42704');
 SELECT throws_ok($$SELECT ntk_predict_class('ntk_priv_ac', '{2, 1}')$$, '42704',
                  'model "ntk_priv_ac" does not exist', 'bob: ntk_predict_class is 42704');
+SELECT throws_ok($$SELECT ntk_predict_var('ntk_priv_av', '{0.55, 0.3}')$$, '42704',
+                 'model "ntk_priv_av" does not exist', 'bob: ntk_predict_var is 42704');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('ntk_priv_a',
                      'SELECT 1::bigint, ''{0.55, 0.3}''::float8[]')$$, '42704',
                  'model "ntk_priv_a" does not exist', 'bob: ntk_predict_batch is 42704');

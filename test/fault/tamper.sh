@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# test/fault/tamper.sh: a role that edits the rows of its own models gets an
+# error, never a server crash or garbage.
+#
+# ntk_models and ntk_model_data are writable by the owner of a model (they are
+# plain tables under row-level security), so every value a model is decoded
+# from is untrusted input.  Each case fits a model as a non-superuser role,
+# damages one thing in its rows and predicts: the prediction must fail with an
+# SQLSTATE and the postmaster must not have restarted.  One case re-chunks the
+# stored arrays, which is legal, and must predict exactly as before.
+. "$(dirname "$0")/lib.sh"
+need_superuser
+ROLE=ntk_fault_mallory
+fault_db || { not_ok "create the database"; fault_finish; }
+fault_role $ROLE || { not_ok "create the role $ROLE"; fault_finish; }
+
+q >/dev/null <<SQL || { not_ok "create the training data"; fault_finish; }
+CREATE TABLE train AS
+SELECT i AS id, ARRAY[(i % 3)::float8 + 0.01 * sin(i), 1.0 + 0.01 * cos(i)] AS x,
+       sin(i * 0.3) AS y, 'class' || (i % 3) AS label
+  FROM generate_series(1, 60) i;
+GRANT SELECT ON train TO $ROLE;
+SQL
+
+# damaged DESCRIPTION MODEL_SQL TAMPER_SQL PREDICT_SQL...: fit, damage, predict
+EPOCH=$(server_epoch)
+damaged() {
+    local desc=$1 fit=$2 tamper=$3; shift 3
+    local out p nerr
+    out=$(q 2>&1 <<SQL
+\\set VERBOSITY sqlstate
+SET ROLE $ROLE;
+$fit;
+$tamper;
+\\set ON_ERROR_STOP 0
+$(for p in "$@"; do echo "$p;"; done)
+SQL
+)
+    nerr=$(printf '%s\n' "$out" | grep -cE '^(psql:[^ ]* )?ERROR:  [0-9A-Z]{5}$')
+    if printf '%s\n' "$out" | grep -q "connection to server was lost\|server closed the connection"; then
+        not_ok "$desc: an error, not a server crash" "psql said:" "$(printf '%s\n' "$out" | tail -4)"
+        fault_wait_ready 60
+        EPOCH=$(server_epoch)
+    elif [ "$nerr" != $# ]; then
+        not_ok "$desc: every prediction fails with an SQLSTATE" "psql said:" "$(printf '%s\n' "$out" | head -6)"
+    else
+        ok "$desc: an error ($(printf '%s\n' "$out" | grep -oE '[0-9A-Z]{5}$' | sort -u | tr '\n' ' '))"
+    fi
+}
+
+REG="SELECT ntk_fit('m', x, y) FROM train"
+CLS="SELECT ntk_fit_classifier('m', x, label) FROM train"
+P="SELECT ntk_predict('m', '{2, 1}')"
+PV="SELECT ntk_predict_vector('m', '{2, 1}')"
+PC="SELECT ntk_predict_class('m', '{2, 1}')"
+PB="SELECT * FROM ntk_predict_batch('m', \$\$SELECT 1::bigint, '{2, 1}'::float8[]\$\$)"
+
+damaged "classes with a NULL label" "$CLS" \
+    "UPDATE ntk_models SET classes = ARRAY[NULL, 'class1', 'class2'] WHERE name = 'm'" "$PC" "$PB"
+damaged "a regression model marked as a classifier" "$REG" \
+    "UPDATE ntk_models SET task = 'classification' WHERE name = 'm'" "$PC" "$PB"
+damaged "fewer classes than outputs (the best class is the last)" "$CLS" \
+    "UPDATE ntk_models SET classes = ARRAY['class0'] WHERE name = 'm'" "$PC" "$PB"
+damaged "more classes than outputs" "$CLS" \
+    "UPDATE ntk_models SET classes = ARRAY['class0', 'class1', 'class2', 'class3'] WHERE name = 'm'" "$PC"
+damaged "a data chunk cut mid-double" "$REG" \
+    "UPDATE ntk_model_data SET data = substring(data FROM 1 FOR length(data) - 3) WHERE part = 'alpha'" "$P" "$PB"
+damaged "a missing data part" "$REG" "DELETE FROM ntk_model_data WHERE part = 'x'" "$P" "$PB"
+damaged "an extra chunk" "$REG" \
+    "INSERT INTO ntk_model_data SELECT model_id, part, 1, data FROM ntk_model_data WHERE part = 'alpha'" "$P"
+damaged "standardize without mean and scale" "$REG" \
+    "UPDATE ntk_models SET options = options || '{\"standardize\": true}' WHERE name = 'm'" "$P" "$PB"
+damaged "variance without its factor" "$REG" \
+    "UPDATE ntk_models SET options = options || '{\"variance\": true}' WHERE name = 'm'" \
+    "SELECT ntk_predict_var('m', '{2, 1}')"
+damaged "n_train 0" "$REG" "UPDATE ntk_models SET n_train = 0 WHERE name = 'm'" "$P" "$PB"
+damaged "n_train negative" "$REG" "UPDATE ntk_models SET n_train = -5 WHERE name = 'm'" "$P"
+damaged "n_train larger than the data" "$REG" "UPDATE ntk_models SET n_train = 61 WHERE name = 'm'" "$P" "$PB"
+damaged "n_train of two billion" "$REG" "UPDATE ntk_models SET n_train = 2000000000 WHERE name = 'm'" "$P"
+damaged "n_features changed" "$REG" "UPDATE ntk_models SET n_features = 1 WHERE name = 'm'" \
+    "SELECT ntk_predict('m', '{2}')" "SELECT * FROM ntk_predict_batch('m', \$\$SELECT 1::bigint, '{2}'::float8[]\$\$)"
+damaged "n_outputs 0" "$REG" "UPDATE ntk_models SET n_outputs = 0 WHERE name = 'm'" "$PV" "$PB"
+damaged "n_outputs larger than the data" "$CLS" "UPDATE ntk_models SET n_outputs = 4 WHERE name = 'm'" "$PC" "$PB"
+damaged "depth -1" "$REG" "UPDATE ntk_models SET depth = -1 WHERE name = 'm'" "$P"
+damaged "depth 100000" "$REG" "UPDATE ntk_models SET depth = 100000 WHERE name = 'm'" "$P" "$PB"
+damaged "sigma_w 0" "$REG" "UPDATE ntk_models SET sigma_w = 0 WHERE name = 'm'" "$P"
+damaged "sigma_b NaN" "$REG" "UPDATE ntk_models SET sigma_b = 'NaN' WHERE name = 'm'" "$P"
+damaged "an unknown activation" "$REG" "UPDATE ntk_models SET activation = 'tanh' WHERE name = 'm'" "$P"
+
+# re-chunking is legal: the arrays split into 12 chunks predict identically
+out=$(q 2>&1 <<SQL
+SET ROLE $ROLE;
+SELECT ntk_fit('chunks', x, y, '{"standardize": true}') FROM train \\gset
+SELECT ntk_predict('chunks', '{1.5, 0.5}') AS before \\gset
+\\connect
+SET ROLE $ROLE;
+WITH old AS (DELETE FROM ntk_model_data WHERE model_id = :ntk_fit AND part IN ('x', 'alpha') RETURNING *)
+INSERT INTO ntk_model_data (model_id, part, chunk, data)
+SELECT model_id, part, k,
+       substring(data FROM 1 + k * (length(data) / 8 / 12) * 8
+                      FOR CASE WHEN k = 11 THEN length(data) ELSE (length(data) / 8 / 12) * 8 END)
+  FROM old, generate_series(0, 11) k
+ WHERE part IN ('x', 'alpha');
+SELECT count(*) FROM ntk_model_data WHERE model_id = :ntk_fit;
+SELECT ntk_predict('chunks', '{1.5, 0.5}') = :before;
+SQL
+)
+if [ "$(printf '%s\n' "$out" | tail -2 | tr '\n' ' ')" = "26 t " ]; then
+    ok "arrays stored in 12 chunks each predict exactly as in one"
+else
+    not_ok "arrays stored in 12 chunks each predict exactly as in one" "$out"
+fi
+
+[ "$(server_epoch)" = "$EPOCH" ] && ok "the server did not restart unnoticed" \
+    || not_ok "the server did not restart unnoticed"
+fault_finish
