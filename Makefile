@@ -28,6 +28,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: every object depends on every header.
+$(OBJS): $(wildcard src/*.h)
+
 # C unit tests of the numerics: no server needed.
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
 UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c

@@ -33,6 +33,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "model.h"
@@ -387,7 +388,7 @@ LoadModel(const char *name)
 					 "SELECT id, task, kernel, activation, depth, sigma_w, sigma_b, "
 					 "n_train, n_features, n_outputs, classes, "
 					 "coalesce((options->>'standardize')::boolean, false), "
-					 "coalesce((options->>'variance')::boolean, false), options ? 't' "
+					 "coalesce((options->>'variance')::boolean, false), options ? 't', xmin "
 					 "FROM %s.ntk_models WHERE name = $1", ntk_schema());
 	values[0] = CStringGetTextDatum(name);
 
@@ -413,6 +414,7 @@ LoadModel(const char *name)
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
 		m->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		m->row_xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 15, &isnull));
 		m->task = strcmp(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)),
 						 "classification") == 0 ? NTK_TASK_CLASSIFICATION : NTK_TASK_REGRESSION;
 		m->kind = strcmp(TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull)),
@@ -525,10 +527,67 @@ LoadModel(const char *name)
 	return m;
 }
 
+/*
+ * The completed-transaction count of the running statement's snapshot, or 0
+ * if there is none.  Two snapshots with the same count see the same
+ * committed data.
+ */
+static uint64
+SnapshotCompletionCount(void)
+{
+	return ActiveSnapshotSet() ? GetActiveSnapshot()->snapXactCompletionCount : 0;
+}
+
+/*
+ * Whether the model row seen by the current snapshot is still the one a
+ * cached entry was decoded from.  Invalidations alone cannot tell: a model
+ * may have been loaded under a snapshot older than a refit whose
+ * invalidation had already arrived.  So an entry is checked again (one index
+ * lookup) whenever the snapshot's completed-transaction count differs from
+ * the one it was last checked under.
+ */
+static bool
+StillCurrent(NtkModel *m, uint64 xcc)
+{
+	StringInfoData sql;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		current = false;
+	int			rc;
+
+	if (xcc != 0 && xcc == m->checked_xcc)
+		return true;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT id, xmin FROM %s.ntk_models WHERE name = $1",
+					 ntk_schema());
+	values[0] = CStringGetTextDatum(m->name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read model \"%s\": %s", m->name, SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 2, &isnull));
+
+		current = id == m->id && TransactionIdEquals(xmin, m->row_xmin);
+	}
+	SPI_finish();
+	if (current)
+		m->checked_xcc = xcc;
+	return current;
+}
+
 NtkModel *
 ntk_model_get(const char *name)
 {
 	Oid			userid = GetUserId();
+	uint64		xcc = SnapshotCompletionCount();
 	NtkModel  **link = &model_cache;
 	NtkModel   *m;
 
@@ -543,7 +602,18 @@ ntk_model_get(const char *name)
 		}
 		if (m->generation == cache_generation && m->userid == userid &&
 			strcmp(m->name, name) == 0)
-			return m;
+		{
+			if (StillCurrent(m, xcc))
+				return m;
+			/* outdated for this snapshot: drop it (or let its pin holder finish) */
+			m->generation = 0;
+			if (m->pins == 0)
+			{
+				*link = m->next;
+				FreeModel(m);
+				continue;
+			}
+		}
 		link = &m->next;
 	}
 
@@ -554,6 +624,7 @@ ntk_model_get(const char *name)
 				 errmsg("model \"%s\" does not exist", name)));
 	m->userid = userid;
 	m->generation = cache_generation;
+	m->checked_xcc = xcc;
 	m->next = model_cache;
 	model_cache = m;
 	return m;

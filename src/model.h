@@ -39,6 +39,8 @@ typedef struct NtkModel
 	int			pins;			/* > 0 while a batch prediction uses it */
 
 	int64		id;
+	TransactionId row_xmin;		/* of the ntk_models row it was decoded from */
+	uint64		checked_xcc;	/* snapshot completion count last checked */
 	NtkTask		task;
 	NtkParams	params;
 	NtkKernelKind kind;
