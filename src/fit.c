@@ -677,7 +677,7 @@ TrainingError(const FitData *fd, const double *P, StringInfo metrics)
 	{
 		int			correct = 0;
 
-		for (i = 0; i < n; i++)
+		for (i = 0; i < (size_t) n; i++)
 		{
 			int			bestj = 0;
 

@@ -149,21 +149,27 @@ SymPanelWork(void *arg, int worker, int nworkers)
 	SymPanel   *sp = (SymPanel *) arg;
 	size_t		len = ntk_diag_len(sp->p);
 	size_t		ld = (size_t) sp->n;
-	int			rows = sp->n - sp->jb;
-	int			lo = sp->jb + (int) ((long) rows * worker / nworkers);
-	int			hi = sp->jb + (int) ((long) rows * (worker + 1) / nworkers);
 	int			j;
 
 	for (j = sp->jb; j < sp->jb + sp->w; j++)
 	{
-		/* rows strictly below the diagonal, within this worker's range */
-		int			r0 = lo > j + 1 ? lo : j + 1;
+		/*
+		 * This worker's share of the rows strictly below the diagonal, in
+		 * whole NTK_RECURSE_BLOCKs counted from j + 1: every entry then takes
+		 * the same path as with one thread, and the Gram does not depend on
+		 * the thread count.
+		 */
+		long		blocks = (sp->n - j - 1 + NTK_RECURSE_BLOCK - 1) / NTK_RECURSE_BLOCK;
+		int			r0 = j + 1 + (int) (blocks * worker / nworkers) * NTK_RECURSE_BLOCK;
+		int			r1 = j + 1 + (int) (blocks * (worker + 1) / nworkers) * NTK_RECURSE_BLOCK;
 
-		if (j >= lo && j < hi)
+		if (r1 > sp->n)
+			r1 = sp->n;
+		if (worker == 0)
 			sp->K[j + j * ld] = ntk_diag_value(sp->p, sp->kind, sp->diag + (size_t) j * len);
-		if (r0 < hi)
+		if (r0 < r1)
 			ntk_recurse_segment(sp->p, sp->kind, sp->d, sp->K + r0 + j * ld,
-								hi - r0, sp->kt + r0, sp->rt + r0, ld,
+								r1 - r0, sp->kt + r0, sp->rt + r0, ld,
 								sp->diag + (size_t) j * len);
 	}
 }

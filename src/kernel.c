@@ -172,15 +172,17 @@ NtkStatus
 ntk_kernel_vectors(const NtkParams *p, const double *x, const double *z,
 				   int dim, double *workspace, double *nngp, double *ntk)
 {
-	size_t		len = ntk_diag_len(p);
+	size_t		len;
 	double		xx = 0.0;
 	double		zz = 0.0;
 	double		xz = 0.0;
 	NtkStatus	st;
 	int			i;
 
+	/* before ntk_diag_len: depth + 1 overflows for depth = INT_MAX */
 	if ((st = ntk_params_check(p)) != NTK_OK)
 		return st;
+	len = ntk_diag_len(p);
 	if (dim < 1)
 		return NTK_BAD_DIMENSION;
 	for (i = 0; i < dim; i++)

@@ -33,7 +33,7 @@ IsOption(const char *key)
 {
 	int			i;
 
-	for (i = 0; i < lengthof(valid_options); i++)
+	for (i = 0; i < (int) lengthof(valid_options); i++)
 		if (strcmp(key, valid_options[i]) == 0)
 			return true;
 	return false;

@@ -19,6 +19,14 @@ extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
 							   double *kt, double *rt);
 
 /*
+ * ntk_recurse_segment picks the vector or the portable path per block of
+ * NTK_RECURSE_BLOCK rows counted from the start of the segment; a segment
+ * split at multiples of it gives bit-identical values, so a caller that
+ * divides work that way gets results independent of the thread count.
+ */
+#define NTK_RECURSE_BLOCK 64
+
+/*
  * Turns count dot products vals[i] = <x_i, z> in place into kernel values
  * k(x_i, z).  Row i's diagonal is kt[l * stride + i], rt[l * stride + i];
  * zdiag is z's own state (ntk_point_diag layout).  Values that leave the

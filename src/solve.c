@@ -52,6 +52,18 @@ ntk_cholesky(double *A, int n, int *failed_at,
 		}
 		if (info < 0)
 			return NTK_LAPACK_ERROR;
+
+		/*
+		 * OpenBLAS's dpotrf, unlike the reference one, lets a NaN pivot
+		 * through, and an infinite one factors "successfully": a NaN or Inf
+		 * anywhere in the block's lower triangle ends on its diagonal.
+		 */
+		for (cb = 0; cb < b; cb++)
+			if (!isfinite(A11[cb + (size_t) cb * ld]))
+			{
+				*failed_at = kb + cb + 1;
+				return NTK_NOT_POSITIVE_DEFINITE;
+			}
 		if (rest == 0)
 			break;
 

@@ -21,7 +21,8 @@ extern void ntk_add_diagonal(double *A, int n, double lambda);
  * reported between panels.
  *
  * Return: NTK_OK, NTK_NOT_POSITIVE_DEFINITE (*failed_at gets the 1-based
- * order of the leading minor that is not positive definite), NTK_CANCELED.
+ * order of the leading minor that is not positive definite, or whose
+ * factor came out NaN or Inf: a NaN or Inf in the matrix), NTK_CANCELED.
  * Notes: right-looking blocked algorithm (Golub & Van Loan, Matrix
  * Computations, 4th ed., section 4.2.9): dpotrf on the diagonal block, dtrsm
  * on the panel below it, dsyrk/dgemm on the trailing matrix in column chunks.
