@@ -47,14 +47,14 @@ unitcheck: $(UNIT_TESTS)
 EXTRA_CLEAN = $(UNIT_TESTS)
 
 # The pure numerics as a shared library, for the numpy-reference tests (ctypes).
-test/unit/libntkcore.so: $(UNIT_SRCS) src/kernel.h
+test/unit/libntkcore.so: $(UNIT_SRCS) $(wildcard src/*.h)
 	$(CC) $(UNIT_CFLAGS) -fPIC -shared -o $@ $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
 EXTRA_CLEAN += test/unit/libntkcore.so
 
 # Benchmarks (not tests): C Gram/solve without a server, then fit/predict in
 # the database against the Python path.  See bench/README.md.
-bench/bench_gram: bench/bench_gram.c $(UNIT_SRCS) src/kernel.h src/gram.h src/solve.h
+bench/bench_gram: bench/bench_gram.c $(UNIT_SRCS) $(wildcard src/*.h)
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_gram.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
 .PHONY: bench
