@@ -121,7 +121,8 @@ ntk_relu_layer(double a, double b, double sw2,
 		double		spk = s + k;
 		double		prod = *delta * (spk > 0.0 ? spk : 0.0);
 		/* for variances beyond ~1e154 the product overflows: split the root */
-		double		y = isfinite(prod) ? sqrt(prod) : sqrt(*delta) * sqrt(spk);
+		double		y = isfinite(prod) ? sqrt(prod) :
+			(*delta == 0.0 ? 0.0 : sqrt(*delta) * sqrt(spk));
 
 		t = ntk_atan2_pos(y, k);
 		sg = y - t * k;
@@ -200,7 +201,8 @@ ntk_erf_layer(double b, double sw2, double kx, double kz, double *K, double *the
 static inline double
 ntk_input_layer(const NtkParams *p, double dot, int dim)
 {
-	return p->sigma_w * p->sigma_w * dot / (double) dim
+	/* divide first: sw^2 <x,z> may overflow where the kernel does not */
+	return p->sigma_w * p->sigma_w * (dot / (double) dim)
 		+ p->sigma_b * p->sigma_b;
 }
 

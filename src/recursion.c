@@ -287,8 +287,8 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 
 		for (i = 0; i < c; i += 4)
 		{
-			/* K1 = sw^2 <x,z> / d + sb^2, as ntk_input_layer rounds it */
-			__m256d		k1 = _mm256_add_pd(_mm256_div_pd(_mm256_mul_pd(vsw2, _mm256_loadu_pd(vals + c0 + i)), vd), vb);
+			/* K1 = sw^2 (<x,z> / d) + sb^2, as ntk_input_layer rounds it */
+			__m256d		k1 = _mm256_add_pd(_mm256_mul_pd(vsw2, _mm256_div_pd(_mm256_loadu_pd(vals + c0 + i), vd)), vb);
 			__m256d		s = GeoMean4(_mm256_loadu_pd(kt + c0 + i), k0z,
 									 _mm256_loadu_pd(rt + c0 + i), r0z);
 			__m256d		gap = _mm256_sub_pd(s, k1);

@@ -19,7 +19,7 @@ if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-ntk_install_deps || { echo "checks: 0 passed, 1 failed"; exit 1; }
+ntk_install_deps clang libclang-rt-14-dev cppcheck || { echo "checks: 0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0; failures=""
 check() {   # check NAME COMMAND...: runs one check, records the outcome
@@ -45,8 +45,15 @@ check build build || finish
 check unit-c make -s unitcheck
 check numpy-reference bash -c "make -s test/unit/libntkcore.so && $PY test/python/test_kernel_ref.py"
 check finite-width $PY test/python/test_finite_width.py
+check properties $PY test/python/test_properties.py
 
-# 2. SQL: pg_regress and pgTAP on a throwaway cluster
+# 2. the numerics under AddressSanitizer + UBSan, a short fuzz run, lint
+check sanitizers bash test/sanitize.sh
+check fuzz bash fuzz/run.sh ${NTK_FUZZ_SECONDS:-30}
+check lint bash test/lint.sh
+build >/dev/null 2>&1 || true   # lint rebuilt with other flags: reinstall the normal build
+
+# 3. SQL: pg_regress and pgTAP on a throwaway cluster
 cluster_start || { failed=$((failed + 1)); failures="$failures cluster"; finish; }
 chmod -R a+rwX "$ROOT" 2>/dev/null   # pg_regress writes results/ as the cluster owner
 
@@ -73,6 +80,10 @@ for t in test/python/test_sql_*.py; do
     [ -e "$t" ] || continue
     check "$(basename "$t" .py)" $PY "$t"
 done
+
+# 4. faults: dump/restore, concurrency, cancel, memory guard, standby, kill -9
+# (last: it restarts the cluster)
+check fault bash test/fault/run.sh
 
 cluster_stop
 finish
