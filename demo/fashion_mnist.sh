@@ -2,14 +2,15 @@
 # demo/fashion_mnist.sh: Neural Tangent Kernel classification of Fashion-MNIST, in SQL.
 #
 #   sudo bash demo/fashion_mnist.sh               # 10000 training images, 10000 test images
-#   sudo bash demo/fashion_mnist.sh --quick       # 2000 training images (under a minute)
-#   sudo bash demo/fashion_mnist.sh --train 20000 # any size up to 60000
-#   sudo bash demo/fashion_mnist.sh --full        # all 60000 (an exact kernel solve needs
-#                                                 #   roughly 60000^2 x 8 B = 29 GB per matrix)
-#   options: --test N (1..10000), --keep (leave the cluster running afterwards),
-#            --options JSON (replace the fit options below), --min-accuracy A.
-#   The same through the environment: NTK_DEMO_TRAIN, NTK_DEMO_TEST, NTK_DEMO_OPTIONS,
-#   NTK_DEMO_MIN_ACCURACY.
+#   sudo bash demo/fashion_mnist.sh --quick       # 2000 training images (about half a minute)
+#   sudo bash demo/fashion_mnist.sh --train 20000 # any number up to 60000
+#   sudo bash demo/fashion_mnist.sh --full        # all 60000: the exact solve holds a
+#                                                 #   60000^2 float8 matrix, 29 GB of memory
+#   --test N       test images, 1..10000 (default 10000)
+#   --options JSON fit options (default: {"kernel": "ntk", "depth": 3, "ridge": 1e-3, ...})
+#   --min-accuracy A  fail below this accuracy (default 0.80 from 5000 images up)
+#   --keep         leave the cluster running afterwards, to explore it with psql
+#   Environment: NTK_DEMO_TRAIN, NTK_DEMO_TEST, NTK_DEMO_OPTIONS, NTK_DEMO_MIN_ACCURACY.
 #
 # On a fresh Debian 12 machine it installs the packages it needs (PostgreSQL 15,
 # OpenBLAS, numpy, psycopg2 and Debian's dataset-fashion-mnist), builds and installs
@@ -19,21 +20,23 @@
 # all computed in SQL.  It exits non-zero if any step fails or the accuracy is below
 # a sanity floor.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+SELF=$(readlink -f "$0")
+cd "$(dirname "$SELF")/.."
 PY=/usr/bin/python3   # Debian's python: numpy and psycopg2 come from Debian packages
 
-# Defaults: depth-3 ReLU NTK on raw [0,1] pixels with a small relative ridge.  A numpy
-# sweep on the first 10000 training images (demo/experiment_numpy.py, see demo/README.md)
-# found depth 1..5 within 0.5 points of each other; see the README for the numbers.
-FIT_OPTIONS_DEFAULT='{"depth": 3, "kernel": "ntk", "activation": "relu", "ridge": 1e-3, "standardize": false}'
+# Default fit options, from a numpy sweep on these 10000/10000 images
+# (demo/experiment_numpy.py; numbers in demo/README.md): the ReLU NTK scores 0.876-0.877
+# for every depth 1..5 and ridge 1e-6..1e-2 (depth 3 = the extension's default),
+# ridge 0.1 loses 0.3-0.6 points and ridge 1 2-3, standardize loses ~0.6 points; ridge 1e-3 keeps the
+# solve well conditioned at no cost.  (NNGP depth 5 reaches 0.8795: --options.)
+FIT_OPTIONS_DEFAULT='{"kernel": "ntk", "depth": 3, "ridge": 1e-3, "standardize": false}'
 
 N_TRAIN=${NTK_DEMO_TRAIN:-10000}
 N_TEST=${NTK_DEMO_TEST:-10000}
 FIT_OPTIONS=${NTK_DEMO_OPTIONS:-$FIT_OPTIONS_DEFAULT}
 MIN_ACC=${NTK_DEMO_MIN_ACCURACY:-}
 KEEP=0
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$SELF" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
         --train) N_TRAIN=${2:?--train needs a number}; shift 2 ;;
@@ -58,6 +61,20 @@ if [ -z "$MIN_ACC" ]; then
     if [ "$N_TRAIN" -ge 5000 ]; then MIN_ACC=0.80
     elif [ "$N_TRAIN" -ge 1000 ]; then MIN_ACC=0.75
     else MIN_ACC=0.50; fi
+fi
+
+# An exact fit holds the n x n kernel matrix: 8 n^2 bytes (29 GB for all 60000 images).
+# Say so now rather than after installing and loading; the extension itself would refuse
+# the fit too (ntk.max_memory, SQLSTATE 54000).
+AVAIL_MB=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 ))
+FIT_MAX_MB=$(( AVAIL_MB * 8 / 10 ))                  # what the fit below may use
+NEED_MB=$(( N_TRAIN * N_TRAIN / 131072 + N_TRAIN / 128 + 64 ))   # 8 n^2 + inputs, in MB
+if [ "$NEED_MB" -gt "$FIT_MAX_MB" ]; then
+    FIT_N=$(awk -v m="$FIT_MAX_MB" 'BEGIN { printf "%d", int(sqrt((m - 64) * 131072) / 1000) * 1000 }')
+    echo "A fit on $N_TRAIN images needs about $(( NEED_MB / 1024 + 1 )) GB of memory; this machine has" >&2
+    echo "$(( AVAIL_MB / 1024 )) GB available, of which the demo lets a fit use 80%." >&2
+    echo "Use --train $FIT_N or fewer, or a machine with more memory." >&2
+    exit 2
 fi
 
 if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
@@ -86,6 +103,9 @@ echo "ok: PostgreSQL $(pg_config --version | awk '{print $2}'), dataset in $DATA
 # 2. build and install -----------------------------------------------------------------
 step "2/6 build and install the extension"
 t0=$(now)
+# from clean: a tree left with another build (a sanitizer one, another server's
+# headers) would otherwise be installed as it is
+make -s clean >/dev/null 2>&1 || true
 make -s >/dev/null || die "make failed"
 $SUDO make -s install >/dev/null || die "make install failed"
 echo "ok ($(secs "$t0" "$(now)") s)"
@@ -115,13 +135,13 @@ echo "load: $T_LOAD s"
 
 # 5. fit -------------------------------------------------------------------------------
 step "5/6 fit: kernel regression on one-hot labels, in one aggregate"
-# Memory a fit may use: most of this machine's available memory.
-AVAIL_KB=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
-MAX_MEM="$((AVAIL_KB * 8 / 10 / 1024))MB"
+# ntk.max_memory (default: half the physical memory) caps what one fit may allocate;
+# the demo allows 80% of the memory available when it started.
+FIT_OPTIONS_SQL=${FIT_OPTIONS//\'/\'\'}      # as an SQL string literal
 t0=$(now)
 run_sql <<SQL || die "fit failed"
-SET ntk.max_memory = '$MAX_MEM';
-SELECT ntk_fit_classifier('fmnist', x, label, '$FIT_OPTIONS'::jsonb) AS model_id
+SET ntk.max_memory = '${FIT_MAX_MB}MB';
+SELECT ntk_fit_classifier('fmnist', x, label, '$FIT_OPTIONS_SQL'::jsonb) AS model_id
 FROM fmnist_train;
 SQL
 T_FIT=$(secs "$t0" "$(now)")
@@ -179,7 +199,7 @@ ORDER BY c.k;
 SQL
 
 echo
-echo "-- the model as stored in ntk_models (training inputs and coefficients left out)"
+echo "-- the model as stored in ntk_models (its training inputs and coefficients are in ntk_model_data)"
 run_sql -x <<'SQL' || die "query failed"
 SELECT id, name, owner, created_at, task, kernel, activation, depth, sigma_w, sigma_b,
        ridge, n_train, n_features, n_outputs, classes, options, metrics
@@ -188,14 +208,15 @@ SQL
 
 ACC=$(sql_value "SELECT round(avg((p.predicted = t.label)::int), 4) FROM fmnist_test t JOIN fmnist_pred p USING (id)")
 N_PRED=$(sql_value "SELECT count(*) FROM fmnist_pred")
-MODEL_SIZE=$(sql_value "SELECT pg_size_pretty(pg_total_relation_size('ntk_models'))")
+MODEL_SIZE=$(sql_value "SELECT pg_size_pretty(pg_total_relation_size('ntk_models')
+                                        + pg_total_relation_size('ntk_model_data'))")
 
 echo
 echo "== summary"
 printf '  %-9s %s\n' data "Fashion-MNIST, $N_TRAIN train / $N_TEST test images, 784 pixels in [0,1]" \
     options "$FIT_OPTIONS" \
     load "$T_LOAD s" fit "$T_FIT s" predict "$T_PRED s ($N_PRED images)" \
-    model "ntk_models takes $MODEL_SIZE on disk" \
+    model "ntk_models + ntk_model_data take $MODEL_SIZE on disk" \
     accuracy "$ACC (sanity floor $MIN_ACC)"
 
 [ "$N_PRED" = "$N_TEST" ] || die "predicted $N_PRED of $N_TEST test images"
