@@ -19,7 +19,7 @@ if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-ntk_install_deps clang libclang-rt-14-dev cppcheck || { echo "checks: 0 passed, 1 failed"; exit 1; }
+ntk_install_deps clang libclang-rt-14-dev cppcheck valgrind || { echo "checks: 0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0; failures=""
 check() {   # check NAME COMMAND...: runs one check, records the outcome
@@ -80,6 +80,9 @@ for t in test/python/test_sql_*.py; do
     [ -e "$t" ] || continue
     check "$(basename "$t" .py)" $PY "$t"
 done
+
+# the SQL functions once under valgrind memcheck, in a single-user backend
+check valgrind bash test/valgrind.sh
 
 # 4. faults: dump/restore, concurrency, cancel, memory guard, standby, kill -9
 # (last: it restarts the cluster)
