@@ -137,6 +137,7 @@ typedef struct SymPanel
 	int			d;
 	int			jb;
 	int			w;
+	const double *X;
 	const double *diag;
 	const double *kt;
 	const double *rt;
@@ -174,6 +175,24 @@ SymPanelWork(void *arg, int worker, int nworkers)
 	}
 }
 
+/* This worker's contiguous share of the panel's dot products. */
+static void
+SymPanelDots(void *arg, int worker, int nworkers)
+{
+	SymPanel   *sp = (SymPanel *) arg;
+	size_t		ld = (size_t) sp->n;
+	int			rows = sp->n - sp->jb;
+	int			r0 = sp->jb + (int) ((long) rows * worker / nworkers);
+	int			r1 = sp->jb + (int) ((long) rows * (worker + 1) / nworkers);
+
+	if (r1 > r0)
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
+					r1 - r0, sp->w, sp->d, 1.0,
+					sp->X + (size_t) r0 * sp->d, sp->d,
+					sp->X + (size_t) sp->jb * sp->d, sp->d,
+					0.0, sp->K + r0 + (size_t) sp->jb * ld, (int) ld);
+}
+
 /* Any Inf or NaN in the lower triangle of columns jb..jb+w. */
 static int
 PanelOverflowed(const double *K, int n, int jb, int w)
@@ -194,22 +213,33 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 			 double *work, double *K,
 			 NtkProgressFn progress, void *arg)
 {
-	size_t		ld = (size_t) n;
 	double		total = (double) n * (n + 1) / 2.0;
 	double		done = 0.0;
 	double	   *kt = work;
 	double	   *rt = work + (size_t) (p->depth + 1) * n;
 	SymPanel	sp;
+	int			nworkers = gram_threads;
+	int			blas_threads = openblas_get_num_threads();
+	NtkStatus	st = NTK_OK;
 	int			jb;
 
 	if (n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
 	ntk_diag_transpose(p, diag, n, kt, rt);
 
+	/*
+	 * With several workers, each computes its own rows' dot products with a
+	 * single-threaded BLAS call: OpenBLAS's own threads would otherwise spin
+	 * after every panel, competing with the recursion for the cores.
+	 */
+	if (nworkers > 1)
+		openblas_set_num_threads(1);
+
 	sp.p = p;
 	sp.kind = kind;
 	sp.n = n;
 	sp.d = d;
+	sp.X = X;
 	sp.diag = diag;
 	sp.kt = kt;
 	sp.rt = rt;
@@ -219,24 +249,27 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 		int			w = n - jb < NTK_PANEL ? n - jb : NTK_PANEL;
 		int			rows = n - jb;
 
-		/* K[jb:n, jb:jb+w] = X[jb:n] X[jb:jb+w]^T */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
-					rows, w, d, 1.0,
-					X + (size_t) jb * d, d,
-					X + (size_t) jb * d, d,
-					0.0, K + jb + (size_t) jb * ld, (int) ld);
-
 		sp.jb = jb;
 		sp.w = w;
-		RunParallel(SymPanelWork, &sp, rows < 4 * NTK_PANEL ? 1 : gram_threads);
+		/* K[jb:n, jb:jb+w] = X[jb:n] X[jb:jb+w]^T, rows split over the workers */
+		RunParallel(SymPanelDots, &sp, nworkers);
+		RunParallel(SymPanelWork, &sp, rows < 4 * NTK_PANEL ? 1 : nworkers);
 		if (PanelOverflowed(K, n, jb, w))
-			return NTK_OVERFLOW;
+		{
+			st = NTK_OVERFLOW;
+			break;
+		}
 
 		done += (double) w * (rows - (w - 1) / 2.0);
 		if (progress && progress(arg, done / total))
-			return NTK_CANCELED;
+		{
+			st = NTK_CANCELED;
+			break;
+		}
 	}
-	return NTK_OK;
+	if (nworkers > 1)
+		openblas_set_num_threads(blas_threads);
+	return st;
 }
 
 /* Query rows of a cross-kernel block, split across workers. */
@@ -248,6 +281,8 @@ typedef struct CrossBlock
 	int			d;
 	int			ib;
 	int			h;
+	const double *Q;
+	const double *X;
 	const double *qdiag;
 	const double *xkt;
 	const double *xrt;
@@ -263,6 +298,12 @@ CrossBlockWork(void *arg, int worker, int nworkers)
 	int			hi = cb->ib + cb->h * (worker + 1) / nworkers;
 	int			i;
 
+	/* this worker's rows of K (row-major) = column-major X Q[lo:hi]^T */
+	if (hi > lo)
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
+					cb->n, hi - lo, cb->d, 1.0, cb->X, cb->d,
+					cb->Q + (size_t) lo * cb->d, cb->d,
+					0.0, cb->K + (size_t) lo * cb->n, cb->n);
 	for (i = lo; i < hi; i++)
 		ntk_recurse_segment(cb->p, cb->kind, cb->d, cb->K + (size_t) i * cb->n,
 							cb->n, cb->xkt, cb->xrt, (size_t) cb->n,
@@ -276,16 +317,23 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 			   int d, double *K, NtkProgressFn progress, void *arg)
 {
 	CrossBlock	cb;
+	int			blas_threads = openblas_get_num_threads();
+	NtkStatus	st = NTK_OK;
 	int			ib;
 
 	if (m < 1 || n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
+	/* workers make their own single-threaded BLAS calls (see ntk_gram_sym) */
+	if (gram_threads > 1)
+		openblas_set_num_threads(1);
 
 	cb.p = p;
 	cb.kind = kind;
 	cb.n = n;
 	cb.d = d;
 	cb.qdiag = qdiag;
+	cb.Q = Q;
+	cb.X = X;
 	cb.xkt = xtable;
 	cb.xrt = xtable + (size_t) (p->depth + 1) * n;
 	cb.K = K;
@@ -294,21 +342,21 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 		int			h = m - ib < NTK_PANEL ? m - ib : NTK_PANEL;
 		size_t		i;
 
-		/* rows ib..ib+h of K (row-major) = column-major X Q[ib:ib+h]^T */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
-					n, h, d, 1.0, X, d, Q + (size_t) ib * d, d,
-					0.0, K + (size_t) ib * n, n);
 		cb.ib = ib;
 		cb.h = h;
 		RunParallel(CrossBlockWork, &cb,
 					(double) h * n < 65536.0 ? 1 : (h < gram_threads ? h : gram_threads));
 		for (i = (size_t) ib * n; i < (size_t) (ib + h) * n; i++)
 			if (!isfinite(K[i]))
-				return NTK_OVERFLOW;
-		if (progress && progress(arg, (double) (ib + h) / m))
-			return NTK_CANCELED;
+				st = NTK_OVERFLOW;
+		if (st == NTK_OK && progress && progress(arg, (double) (ib + h) / m))
+			st = NTK_CANCELED;
+		if (st != NTK_OK)
+			break;
 	}
-	return NTK_OK;
+	if (gram_threads > 1)
+		openblas_set_num_threads(blas_threads);
+	return st;
 }
 
 NtkStatus

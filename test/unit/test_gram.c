@@ -985,7 +985,7 @@ fill_spd(double *A, int n)
 static void
 test_cholesky(void)
 {
-	static const int ns[] = {1, 255, 256, 257, 600, 2100};
+	static const int ns[] = {1, 255, 256, 257, 511, 512, 513, 600, 2100};
 	size_t		ni;
 	double		worst_l = 0.0;
 	double		worst_x = 0.0;
@@ -1118,7 +1118,7 @@ test_cholesky(void)
 		}
 
 		/* cancellation at the first and at a later progress call */
-		if (n >= 600)
+		if (n >= 2100)
 		{
 			int			stop;
 
