@@ -14,7 +14,7 @@
 
 /* diagonal block size and trailing-update chunk width */
 #define NTK_CHOL_BLOCK 512
-#define NTK_CHOL_CHUNK 2048
+#define NTK_CHOL_CHUNK 1024
 
 void
 ntk_add_diagonal(double *A, int n, double lambda)

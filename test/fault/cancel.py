@@ -20,7 +20,7 @@ import psycopg2.extensions as ext
 from faultlib import (DB, check, connect, finish, not_ok, one, server_epoch,
                       proc_stat, run)
 
-N_BIG = 10000
+N_BIG = 15000  # big enough that the factorization outlasts the 5 s before progress NOTICEs
 BIG_FIT = ("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3}') FROM big")
 
 
