@@ -231,6 +231,12 @@ Grow(FitState *st)
 {
 	int64		newcap;
 
+	/*
+	 * Refuse as soon as the rows read so far need more than ntk.max_memory,
+	 * long before the Gram matrix would be allocated (a few flops a row).
+	 */
+	ntk_check_memory((double) st->n + 1, st->d, Max(st->k, st->nlabels),
+					 &st->opts);
 	if (st->n < st->cap)
 		return;
 	if (st->n >= INT_MAX)
@@ -240,10 +246,6 @@ Grow(FitState *st)
 	newcap = st->cap == 0 ? 1024 : st->cap * 2;
 	if (newcap > INT_MAX)
 		newcap = INT_MAX;
-
-	/* refuse early, long before the Gram matrix would be allocated */
-	ntk_check_memory((double) st->n + 1, st->d, Max(st->k, st->nlabels),
-					 &st->opts);
 
 	if (st->X == NULL)
 	{
