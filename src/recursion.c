@@ -134,6 +134,28 @@ AtanPoly4(__m256d z)
 
 #undef C
 
+/*
+ * GeoMean4 where it matters, rx * rz elsewhere.  The correctly rounded root
+ * matters for nearly parallel or antiparallel pairs (s - |K| below 0.01 s,
+ * |cos| above 0.99), where an ulp in s moves the angle by up to ~1e-8;
+ * elsewhere the product of the roots (1.5 ulp) moves the kernel by at most
+ * ~1e-15 relative and saves a square root per pair and layer.  The choice
+ * is per vector of four pairs, so it does not depend on how a column is
+ * split between threads.
+ */
+AVX2 static inline __attribute__((always_inline)) __m256d
+GeoMeanFast4(__m256d kx, __m256d kz, __m256d rx, __m256d rz, __m256d K)
+{
+	__m256d		s = _mm256_mul_pd(rx, rz);
+	__m256d		absK = _mm256_andnot_pd(_mm256_set1_pd(-0.0), K);
+	__m256d		close = _mm256_cmp_pd(_mm256_sub_pd(s, absK),
+									  _mm256_mul_pd(_mm256_set1_pd(1e-2), s), _CMP_LE_OQ);
+
+	if (_mm256_movemask_pd(close))
+		return GeoMean4(kx, kz, rx, rz);
+	return Select(_mm256_cmp_pd(kx, kz, _CMP_EQ_OQ), kx, s);
+}
+
 /* ntk_atan2_pos, four lanes (y >= 0) */
 AVX2 static inline __attribute__((always_inline)) __m256d
 Atan2Pos4(__m256d y, __m256d x)
@@ -172,7 +194,7 @@ ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
 	__m256d		K = _mm256_load_pd(Kp);
 	__m256d		D = _mm256_load_pd(Dp);
 	__m256d		T = _mm256_load_pd(Tp);
-	__m256d		s = GeoMean4(kxl, kzl, rxl, rzl);
+	__m256d		s = GeoMeanFast4(kxl, kzl, rxl, rzl, K);
 	__m256d		spk = _mm256_max_pd(_mm256_add_pd(s, K), zero);
 	__m256d		y = _mm256_sqrt_pd(_mm256_mul_pd(D, spk));
 	__m256d		pos = _mm256_cmp_pd(s, zero, _CMP_GT_OQ);
