@@ -37,7 +37,7 @@ UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c
 
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 
-test/unit/test_%: test/unit/test_%.c $(UNIT_SRCS) $(wildcard src/*.h)
+test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(UNIT_SRCS) $(wildcard src/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
 .PHONY: unitcheck

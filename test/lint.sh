@@ -80,7 +80,7 @@ t0=$(date +%s)
 B=$(mktemp -d /tmp/ntk-lint.XXXXXX)
 trap 'rm -rf "$B"' EXIT
 mkdir -p "$B/test/unit" "$B/fuzz"
-cp -r Makefile ntk.control src sql "$B/" && cp test/unit/*.c "$B/test/unit/" \
+cp -r Makefile ntk.control src sql "$B/" && cp test/unit/*.c test/unit/*.h "$B/test/unit/" \
     && rm -f "$B"/src/*.o "$B"/src/*.bc "$B"/ntk.so
 WFLAGS="-Werror -Wextra -Wno-unused-parameter -isystem $PGINC"
 if make -s -C "$B" COPT="$WFLAGS" >"$B/build.log" 2>&1; then

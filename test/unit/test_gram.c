@@ -30,51 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
+
 /* Tolerance of the Gram entries against ntk_pair (relative). */
 #define GRAM_TOL 1e-13
 /* Tolerance of the Cholesky factor and solution against LAPACK (relative). */
 #define CHOL_TOL 1e-12
-
-static int	n_passed = 0;
-static int	n_failed = 0;
-
-static void
-check(int ok, const char *what)
-{
-	if (ok)
-		n_passed++;
-	else
-	{
-		n_failed++;
-		printf("FAIL: %s\n", what);
-	}
-}
-
-static void
-check_status(NtkStatus got, NtkStatus want, const char *what)
-{
-	if (got == want)
-		n_passed++;
-	else
-	{
-		n_failed++;
-		printf("FAIL: %s: status %d (%s), want %d (%s)\n", what,
-			   (int) got, ntk_status_string(got),
-			   (int) want, ntk_status_string(want));
-	}
-}
-
-static NtkParams
-params(int depth, NtkActivation act, double sw, double sb)
-{
-	NtkParams	p;
-
-	p.depth = depth;
-	p.activation = act;
-	p.sigma_w = sw;
-	p.sigma_b = sb;
-	return p;
-}
 
 static const char *
 act_name(const NtkParams *p)

@@ -18,22 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
+
 #define PI 3.14159265358979323846
-
-static int	n_passed = 0;
-static int	n_failed = 0;
-
-static void
-check(int ok, const char *what)
-{
-	if (ok)
-		n_passed++;
-	else
-	{
-		n_failed++;
-		printf("FAIL: %s\n", what);
-	}
-}
 
 /* |got - want| <= tol * max(|want|, tiny) ; NaN never passes */
 static void
@@ -50,32 +37,6 @@ check_rel(double got, double want, double tol, const char *what)
 		printf("FAIL: %s: got %.17g, want %.17g (rel err %.3g > %.3g)\n",
 			   what, got, want, err, tol);
 	}
-}
-
-static void
-check_status(NtkStatus got, NtkStatus want, const char *what)
-{
-	if (got == want)
-		n_passed++;
-	else
-	{
-		n_failed++;
-		printf("FAIL: %s: status %d (%s), want %d (%s)\n", what,
-			   (int) got, ntk_status_string(got),
-			   (int) want, ntk_status_string(want));
-	}
-}
-
-static NtkParams
-params(int depth, NtkActivation act, double sw, double sb)
-{
-	NtkParams	p;
-
-	p.depth = depth;
-	p.activation = act;
-	p.sigma_w = sw;
-	p.sigma_b = sb;
-	return p;
 }
 
 /* Workspace large enough for NTK_MAX_DEPTH. */
