@@ -265,7 +265,9 @@ main(int argc, char **argv)
 		   openblas_get_num_threads(), envthreads ? envthreads : "(unset)",
 		   coretype ? coretype : "(unset)", l2 ? l2 : "(unset)");
 	printf("   recursion: %d threads (ntk_set_threads), %s path\n",
-		   ntk_get_threads(), ntk_recursion_vectorized() ? "AVX2/FMA" : "portable C");
+		   ntk_get_threads(),
+		   ntk_recursion_vectorized() == 2 ? "AVX2/FMA with AVX-512VL registers" :
+		   ntk_recursion_vectorized() ? "AVX2/FMA" : "portable C");
 	printf("   seconds are the median (and min) of %d repetitions after %d untimed, CLOCK_MONOTONIC\n",
 		   reps, warmup);
 	fflush(stdout);

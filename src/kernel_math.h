@@ -27,16 +27,26 @@
 #define NTK_GAP_SNAP (4 * DBL_EPSILON)
 
 /*
- * Taylor coefficients (-1)^k / (2k+1) of atan(u) / u in z = u^2.  For
- * |u| <= tan(pi/8) the first omitted term is below 2e-17 |u|: full double
- * precision without a table from elsewhere.
+ * Minimax polynomial for atan(u) / u in z = u^2 on |u| <= tan(pi/8), from
+ * the Remez exchange in 60-digit arithmetic (tools/atan_coef.py): relative
+ * error of atan below 6e-18 with these rounded coefficients, a twentieth of
+ * an ulp, in 12 terms where the Taylor series needs 20.
  */
-#define NTK_ATAN_TERMS 20
+#define NTK_ATAN_TERMS 12
 
 static const double ntk_atan_coef[NTK_ATAN_TERMS] = {
-	1.0 / 1, -1.0 / 3, 1.0 / 5, -1.0 / 7, 1.0 / 9, -1.0 / 11, 1.0 / 13,
-	-1.0 / 15, 1.0 / 17, -1.0 / 19, 1.0 / 21, -1.0 / 23, 1.0 / 25, -1.0 / 27,
-	1.0 / 29, -1.0 / 31, 1.0 / 33, -1.0 / 35, 1.0 / 37, -1.0 / 39
+	1.0,
+	-0.33333333333333198,
+	0.19999999999953247,
+	-0.14285714280166598,
+	0.11111110782156604,
+	-0.090908977252941572,
+	0.076920597181374631,
+	-0.066630992113782928,
+	0.058478593260842295,
+	-0.050391906538217603,
+	0.038062145472093675,
+	-0.017905045403658396
 };
 
 static inline double

@@ -40,10 +40,17 @@ extern void ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 								const double *kt, const double *rt,
 								size_t stride, const double *zdiag);
 
-/* True if the vectorized path is in use (for benchmarks and tests). */
+/*
+ * The path in use (for benchmarks and tests): 0 portable C, 1 AVX2 and FMA,
+ * 2 the same with AVX-512VL's 32 registers.
+ */
 extern int	ntk_recursion_vectorized(void);
 
-/* Forces the portable path (nonzero) or automatic choice (0), for tests. */
-extern void ntk_recursion_force_portable(int on);
+/* Path choice, for tests: NTK_PATH_AUTO picks the best the processor has. */
+#define NTK_PATH_AUTO 0
+#define NTK_PATH_PORTABLE 1
+#define NTK_PATH_AVX2 2			/* AVX2 and FMA even with AVX-512 */
+
+extern void ntk_recursion_force_portable(int path);
 
 #endif							/* NTK_RECURSION_H */

@@ -182,11 +182,11 @@ def configs(rng, count):
         yield act, depth, sw, sb, kind
 
 
-PATHS = ("auto", "portable")
+PATHS = ("auto", "portable", "avx2")
 
 
 def set_path(lib, path):
-    lib.ntk_recursion_force_portable(1 if path == "portable" else 0)
+    lib.ntk_recursion_force_portable(PATHS.index(path))
 
 
 def test_symmetric_psd(lib, rng):

@@ -5,10 +5,11 @@
  *	  the blocked Cholesky (src/gram.c, src/recursion.c, src/solve.c).
  *
  * The Gram routines are checked entry by entry against ntk_pair, the scalar
- * pair kernel, on both recursion paths (AVX2+FMA when the processor has it,
- * and the portable path forced).  The random data is dyadic (small integers
- * times a power of two per row), so every dot product is exact whatever
- * order BLAS sums it in: what is compared is the recursion alone.  The
+ * pair kernel, on every recursion path (automatic: AVX-512VL or AVX2+FMA
+ * when the processor has them; AVX2+FMA forced; portable C forced).  The
+ * random data is dyadic (small integers times a power of two per row), so
+ * every dot product is exact whatever order BLAS sums it in: what is
+ * compared is the recursion alone.  The
  * Cholesky is checked against LAPACK's own dpotrf / dpotrs.
  *
  * No framework: every check prints one line when it fails, and the program
@@ -167,6 +168,14 @@ worst_add(Worst *w, double err, int i, int j, double got, double want)
 		w->got = got;
 		w->want = want;
 	}
+}
+
+/* the recursion paths the tests force in turn (ntk_recursion_force_portable) */
+static const char *
+path_name(int path)
+{
+	return path == NTK_PATH_PORTABLE ? "portable" :
+		path == NTK_PATH_AVX2 ? "avx2" : "auto";
 }
 
 /* max errors seen per section, printed at the end of each */
@@ -432,7 +441,7 @@ test_random(void)
 {
 	int			path;
 
-	for (path = 0; path < 2; path++)
+	for (path = 0; path < 3; path++)
 	{
 		int			si;
 		int			depth;
@@ -470,7 +479,7 @@ test_random(void)
 
 						snprintf(label, sizeof label,
 								 "random %s path, %s %s depth %d sw %g sb %g n %d m %d d %d",
-								 path ? "portable" : "auto", act_name(&p), kind_name(kind),
+								 path_name(path), act_name(&p), kind_name(kind),
 								 depth, p.sigma_w, p.sigma_b, n, m, d);
 						check_status(check_sym(&p, kind, X, n, d, K, label), NTK_OK, label);
 						check_status(check_cross(&p, kind, Q, m, X, n, d, Kc, label), NTK_OK, label);
@@ -485,7 +494,8 @@ test_random(void)
 	}
 	ntk_recursion_force_portable(0);
 	printf("random: vectorized path %s; max rel err vs ntk_pair: vectorized %.3g, portable %.3g\n",
-		   ntk_recursion_vectorized() ? "available" : "NOT available",
+		   ntk_recursion_vectorized() == 2 ? "AVX-512VL" :
+		   ntk_recursion_vectorized() ? "AVX2+FMA" : "NOT available",
 		   max_err_vec, max_err_port);
 }
 
@@ -501,7 +511,7 @@ test_gaussian(void)
 	int			path;
 	double		worst = 0.0;
 
-	for (path = 0; path < 2; path++)
+	for (path = 0; path < 3; path++)
 	{
 		int			trial;
 
@@ -555,7 +565,7 @@ test_gaussian(void)
 			worst = fmax(worst, w.err);
 			snprintf(msg, sizeof msg,
 					 "gaussian %s path %s depth %d n %d d %d: K[%d,%d] = %.17g, ntk_pair %.17g, rel err %.3g",
-					 path ? "portable" : "auto", act_name(&p), p.depth, n, d,
+					 path_name(path), act_name(&p), p.depth, n, d,
 					 w.i, w.j, w.got, w.want, w.err);
 			check(w.err <= 1e-12, msg);
 			free(X);
@@ -579,7 +589,7 @@ test_structured(void)
 	int			path;
 	int			dup_bad = 0;
 
-	for (path = 0; path < 2; path++)
+	for (path = 0; path < 3; path++)
 	{
 		size_t		ni;
 
@@ -645,7 +655,7 @@ test_structured(void)
 
 						snprintf(label, sizeof label,
 								 "structured %s path, %s %s depth %d sb %g n %d",
-								 path ? "portable" : "auto", act_name(&p),
+								 path_name(path), act_name(&p),
 								 kind_name((NtkKernelKind) kind), depth, p.sigma_b, n);
 						check_status(check_sym(&p, (NtkKernelKind) kind, X, n, d, K, label),
 									 NTK_OK, label);
@@ -719,7 +729,7 @@ test_huge(void)
 	int			n_ok = 0;
 	int			n_over = 0;
 
-	for (path = 0; path < 2; path++)
+	for (path = 0; path < 3; path++)
 	{
 		size_t		ei;
 
@@ -755,7 +765,7 @@ test_huge(void)
 							X[(size_t) i * d + k] = ldexp((k % 2 ? -1.0 : 1.0) * (1 + k), e);
 				snprintf(label, sizeof label,
 						 "huge variance 1e%d %s path, %s depth %d sw %g sb %g n %d",
-						 exps[ei], path ? "portable" : "auto", act_name(&p), depth,
+						 exps[ei], path_name(path), act_name(&p), depth,
 						 p.sigma_w, p.sigma_b, n);
 				st = check_sym(&p, NTK_KERNEL_NTK, X, n, d, K, label);
 				stc = check_cross(&p, NTK_KERNEL_NNGP, X, n, X, n, d, Kc, label);
@@ -775,7 +785,7 @@ test_huge(void)
 	printf("huge rows: %d Gram matrices finite, %d NTK_OVERFLOW\n", n_ok, n_over);
 }
 
-/* Threads 1, 2, 3 give bit-identical matrices (both recursion paths). */
+/* Threads 1, 2, 3 give bit-identical matrices (every recursion path). */
 static void
 test_threads(void)
 {
@@ -784,7 +794,7 @@ test_threads(void)
 	int			path;
 	int			saved = ntk_get_threads();
 
-	for (path = 0; path < 2; path++)
+	for (path = 0; path < 3; path++)
 	{
 		size_t		ni;
 
@@ -864,11 +874,11 @@ test_threads(void)
 					snprintf(msg, sizeof msg,
 							 "%s path %s n %d: ntk_gram_sym with %d threads differs from 1 thread "
 							 "in %zu entries (max rel %.3g)",
-							 path ? "portable" : "auto", act_name(&p), n, t + 1, ndiff, maxd);
+							 path_name(path), act_name(&p), n, t + 1, ndiff, maxd);
 					check(ndiff == 0, msg);
 					snprintf(msg, sizeof msg,
 							 "%s path %s n %d: ntk_gram_cross with %d threads differs from 1 thread",
-							 path ? "portable" : "auto", act_name(&p), n, t + 1);
+							 path_name(path), act_name(&p), n, t + 1);
 					check(memcmp(C[t], C[0], (size_t) m * n * sizeof(double)) == 0, msg);
 				}
 				for (t = 0; t < 3; t++)
@@ -1245,7 +1255,7 @@ test_regressions(void)
 		int			d = 12;
 		int			path;
 
-		for (path = 0; path < 2; path++)
+		for (path = 0; path < 3; path++)
 		{
 			NtkParams	q = params(4, NTK_RELU, 3.25, 1e-160);
 			size_t		len = ntk_diag_len(&q);
@@ -1282,8 +1292,8 @@ test_regressions(void)
 				char		msg[100];
 
 				snprintf(msg, sizeof msg, "subnormal bias, %s path: error %.3g of the CS scale",
-						 path ? "portable" : "auto", worst);
-				check(worst <= (path ? 0.0 : 1e-3), msg);
+						 path_name(path), worst);
+				check(worst <= (path == NTK_PATH_PORTABLE ? 0.0 : 1e-3), msg);
 			}
 			free(X);
 			free(K);
