@@ -249,7 +249,7 @@ Grow(FitState *st)
 
 	if (st->X == NULL)
 	{
-		st->X = MemoryContextAllocHuge(st->ctx, (size_t) newcap * st->d * sizeof(double));
+		st->X = ntk_alloc_huge(st->ctx, (size_t) newcap * st->d * sizeof(double));
 		if (st->target == TARGET_LABEL)
 			st->labels = MemoryContextAllocHuge(st->ctx, (size_t) newcap * sizeof(int));
 		else
@@ -258,6 +258,7 @@ Grow(FitState *st)
 	else
 	{
 		st->X = repalloc_huge(st->X, (size_t) newcap * st->d * sizeof(double));
+		ntk_advise_huge(st->X, (size_t) newcap * st->d * sizeof(double));
 		if (st->target == TARGET_LABEL)
 			st->labels = repalloc_huge(st->labels, (size_t) newcap * sizeof(int));
 		else
@@ -560,7 +561,7 @@ BuildGram(FitState *st, const NtkParams *params, NtkKernelKind kind,
 
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  ntk_gram_work_len(params, n) * sizeof(double));
-	K = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * n * sizeof(double));
+	K = ntk_alloc_huge(CurrentMemoryContext, (size_t) n * n * sizeof(double));
 	ntk_status_error(ntk_gram_sym(params, kind, st->X, n, st->d, diag, work, K,
 								  ReportProgress, pr),
 					 "ntk_fit");

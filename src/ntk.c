@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ntk.c
- *	  Module initialization: GUCs and the status-to-error mapping.
+ *	  Module initialization: GUCs, the status-to-error mapping and big
+ *	  allocations.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +18,7 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 PG_MODULE_MAGIC;
@@ -62,6 +64,36 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("ntk");
 	ntk_model_init();
+}
+
+/* below this, huge pages would not pay for themselves */
+#define NTK_HUGEPAGE_MIN ((size_t) 8 * 1024 * 1024)
+
+void
+ntk_advise_huge(void *ptr, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+	long		page_size = sysconf(_SC_PAGESIZE);
+	uintptr_t	start;
+	uintptr_t	end;
+
+	if (size < NTK_HUGEPAGE_MIN || page_size <= 0)
+		return;
+	start = TYPEALIGN(page_size, (uintptr_t) ptr);
+	end = TYPEALIGN_DOWN(page_size, (uintptr_t) ptr + size);
+	/* advice only: a kernel without transparent huge pages just says no */
+	if (end > start)
+		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+#endif
+}
+
+void *
+ntk_alloc_huge(MemoryContext cxt, size_t size)
+{
+	void	   *ptr = MemoryContextAllocHuge(cxt, size);
+
+	ntk_advise_huge(ptr, size);
+	return ptr;
 }
 
 /* Sets the BLAS and recursion thread counts, skipping calls that change nothing. */

@@ -18,6 +18,17 @@
 extern int	ntk_threads;
 extern int	ntk_max_memory_kb;
 
+/*
+ * Big buffers (n x n kernels, training inputs): MemoryContextAllocHuge, with
+ * the memory advised for transparent huge pages.  First touching 512 MB in
+ * 4 kB pages costs a page fault each, 1.5-2 s on a virtual machine here,
+ * and the BLAS calls then miss the TLB; in 2 MB pages it takes 0.05 s.
+ * ntk_advise_huge gives the advice for memory allocated otherwise
+ * (repalloc_huge).
+ */
+extern void *ntk_alloc_huge(MemoryContext cxt, size_t size);
+extern void ntk_advise_huge(void *ptr, size_t size);
+
 /* Turns a numerics status into an ereport; never returns for a failure. */
 extern void ntk_status_error(NtkStatus st, const char *context);
 

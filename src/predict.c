@@ -309,8 +309,7 @@ ntk_predict_batch(PG_FUNCTION_ARGS)
 						  Max((size_t) 1, BATCH_KERNEL_DOUBLES / (size_t) m->n));
 		Q = palloc((size_t) block * m->d * sizeof(double));
 		qdiag = palloc((size_t) block * len * sizeof(double));
-		Kq = MemoryContextAllocHuge(CurrentMemoryContext,
-									(size_t) block * m->n * sizeof(double));
+		Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
 		P = palloc((size_t) block * m->k * sizeof(double));
 		ids = palloc(block * sizeof(int64));
 		idnull = palloc(block * sizeof(bool));
