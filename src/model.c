@@ -534,15 +534,90 @@ LoadModel(const char *name)
 	return m;
 }
 
-/*
- * The completed-transaction count of the running statement's snapshot, or 0
- * if there is none.  Two snapshots with the same count see the same
- * committed data.
- */
-static uint64
-SnapshotCompletionCount(void)
+/* Whether snapshot snap sees what the snapshot remembered in sig saw. */
+static bool
+SnapSigMatches(const NtkSnapSig *sig, Snapshot snap)
 {
-	return ActiveSnapshotSet() ? GetActiveSnapshot()->snapXactCompletionCount : 0;
+	if (!sig->valid || snap == NULL)
+		return false;
+	if (sig->xmin != snap->xmin || sig->xmax != snap->xmax ||
+		sig->curcid != snap->curcid || sig->xcnt != snap->xcnt ||
+		sig->subxcnt != snap->subxcnt ||
+		sig->suboverflowed != snap->suboverflowed ||
+		sig->recovery != snap->takenDuringRecovery)
+		return false;
+	/* the same xids in another order only costs one more check */
+	if (snap->xcnt > 0 &&
+		memcmp(sig->xids, snap->xip, snap->xcnt * sizeof(TransactionId)) != 0)
+		return false;
+	if (snap->subxcnt > 0 &&
+		memcmp(sig->xids + snap->xcnt, snap->subxip,
+			   snap->subxcnt * sizeof(TransactionId)) != 0)
+		return false;
+	return true;
+}
+
+static void
+SnapSigRemember(NtkSnapSig *sig, Snapshot snap, MemoryContext ctx)
+{
+	int			len;
+
+	sig->valid = false;
+	if (snap == NULL || snap->subxcnt < 0)
+		return;
+	len = (int) snap->xcnt + snap->subxcnt;
+	if (len > sig->cap)
+	{
+		if (sig->xids)
+			pfree(sig->xids);
+		sig->xids = MemoryContextAlloc(ctx, len * sizeof(TransactionId));
+		sig->cap = len;
+	}
+	if (snap->xcnt > 0)
+		memcpy(sig->xids, snap->xip, snap->xcnt * sizeof(TransactionId));
+	if (snap->subxcnt > 0)
+		memcpy(sig->xids + snap->xcnt, snap->subxip, snap->subxcnt * sizeof(TransactionId));
+	sig->xmin = snap->xmin;
+	sig->xmax = snap->xmax;
+	sig->curcid = snap->curcid;
+	sig->xcnt = snap->xcnt;
+	sig->subxcnt = snap->subxcnt;
+	sig->suboverflowed = snap->suboverflowed;
+	sig->recovery = snap->takenDuringRecovery;
+	sig->valid = true;
+}
+
+/* The kept plan of StillCurrent's query, for the schema it names. */
+static SPIPlanPtr check_plan = NULL;
+static char *check_plan_schema = NULL;
+
+static SPIPlanPtr
+CheckPlan(void)
+{
+	const char *schema = ntk_schema();
+	StringInfoData sql;
+	Oid			argtypes[1] = {TEXTOID};
+	SPIPlanPtr	plan;
+
+	if (check_plan != NULL && strcmp(check_plan_schema, schema) == 0)
+		return check_plan;
+	if (check_plan != NULL)
+	{
+		SPI_freeplan(check_plan);
+		check_plan = NULL;
+		pfree(check_plan_schema);
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT id, xmin FROM %s.ntk_models WHERE name = $1", schema);
+	plan = SPI_prepare(sql.data, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare model check: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep model check plan");
+	check_plan_schema = MemoryContextStrdup(TopMemoryContext, schema);
+	check_plan = plan;
+	pfree(sql.data);
+	return plan;
 }
 
 /*
@@ -550,28 +625,24 @@ SnapshotCompletionCount(void)
  * cached entry was decoded from.  Invalidations alone cannot tell: a model
  * may have been loaded under a snapshot older than a refit whose
  * invalidation had already arrived.  So an entry is checked again (one index
- * lookup) whenever the snapshot's completed-transaction count differs from
- * the one it was last checked under.
+ * lookup) whenever the running statement's snapshot may see other rows than
+ * the one it was last checked under; a read-only workload never pays it.
  */
 static bool
-StillCurrent(NtkModel *m, uint64 xcc)
+StillCurrent(NtkModel *m)
 {
-	StringInfoData sql;
-	Oid			argtypes[1] = {TEXTOID};
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
 	Datum		values[1];
 	bool		current = false;
 	int			rc;
 
-	if (xcc != 0 && xcc == m->checked_xcc)
+	if (SnapSigMatches(&m->seen, snap))
 		return true;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT id, xmin FROM %s.ntk_models WHERE name = $1",
-					 ntk_schema());
 	values[0] = CStringGetTextDatum(m->name);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1);
+	rc = SPI_execute_plan(CheckPlan(), values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read model \"%s\": %s", m->name, SPI_result_code_string(rc));
 	if (SPI_processed == 1)
@@ -586,7 +657,7 @@ StillCurrent(NtkModel *m, uint64 xcc)
 	}
 	SPI_finish();
 	if (current)
-		m->checked_xcc = xcc;
+		SnapSigRemember(&m->seen, snap, m->ctx);
 	return current;
 }
 
@@ -594,7 +665,6 @@ NtkModel *
 ntk_model_get(const char *name)
 {
 	Oid			userid = GetUserId();
-	uint64		xcc = SnapshotCompletionCount();
 	NtkModel  **link = &model_cache;
 	NtkModel   *m;
 
@@ -610,7 +680,7 @@ ntk_model_get(const char *name)
 		if (m->generation == cache_generation && m->userid == userid &&
 			strcmp(m->name, name) == 0)
 		{
-			if (StillCurrent(m, xcc))
+			if (StillCurrent(m))
 				return m;
 			/* outdated for this snapshot: drop it (or let its pin holder finish) */
 			m->generation = 0;
@@ -631,7 +701,7 @@ ntk_model_get(const char *name)
 				 errmsg("model \"%s\" does not exist", name)));
 	m->userid = userid;
 	m->generation = cache_generation;
-	m->checked_xcc = xcc;
+	SnapSigRemember(&m->seen, ActiveSnapshotSet() ? GetActiveSnapshot() : NULL, m->ctx);
 	m->next = model_cache;
 	model_cache = m;
 	return m;

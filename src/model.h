@@ -28,6 +28,26 @@ typedef enum NtkFactorKind
 	NTK_FACTOR_WHITEN			/* V diag(w^-1/2) of K + lambda I = V diag(w) V^T */
 } NtkFactorKind;
 
+/*
+ * What decides which rows a snapshot sees: two snapshots with equal
+ * signatures see the same committed rows.  Copies of active snapshots carry
+ * no completion count (CopySnapshot zeroes it), so the model cache compares
+ * these fields instead.
+ */
+typedef struct NtkSnapSig
+{
+	bool		valid;
+	bool		suboverflowed;
+	bool		recovery;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
+	uint32		xcnt;
+	int32		subxcnt;
+	TransactionId *xids;		/* xip then subxip, in the model's context */
+	int			cap;			/* allocated length of xids */
+} NtkSnapSig;
+
 /* A decoded model, ready to predict. */
 typedef struct NtkModel
 {
@@ -40,7 +60,7 @@ typedef struct NtkModel
 
 	int64		id;
 	TransactionId row_xmin;		/* of the ntk_models row it was decoded from */
-	uint64		checked_xcc;	/* snapshot completion count last checked */
+	NtkSnapSig	seen;			/* the snapshot the row was last seen under */
 	NtkTask		task;
 	NtkParams	params;
 	NtkKernelKind kind;
