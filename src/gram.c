@@ -17,9 +17,11 @@
 #include "recursion.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 
 #define NTK_PANEL 256
 #define NTK_MAX_THREADS 64
@@ -142,7 +144,20 @@ typedef struct SymPanel
 	const double *kt;
 	const double *rt;
 	double	   *K;
+	int			overflow[NTK_MAX_THREADS];	/* per worker: an Inf or NaN seen */
 } SymPanel;
+
+/* Any Inf or NaN among v[0 .. count - 1]; branch-free so it vectorizes. */
+static int
+AnyNonFinite(const double *v, int count)
+{
+	int			bad = 0;
+	int			i;
+
+	for (i = 0; i < count; i++)
+		bad |= !(fabs(v[i]) <= DBL_MAX);
+	return bad;
+}
 
 static void
 SymPanelWork(void *arg, int worker, int nworkers)
@@ -167,11 +182,18 @@ SymPanelWork(void *arg, int worker, int nworkers)
 		if (r1 > sp->n)
 			r1 = sp->n;
 		if (worker == 0)
+		{
 			sp->K[j + j * ld] = ntk_diag_value(sp->p, sp->kind, sp->diag + (size_t) j * len);
+			sp->overflow[worker] |= AnyNonFinite(sp->K + j + j * ld, 1);
+		}
 		if (r0 < r1)
+		{
 			ntk_recurse_segment(sp->p, sp->kind, sp->d, sp->K + r0 + j * ld,
 								r1 - r0, sp->kt + r0, sp->rt + r0, ld,
 								sp->diag + (size_t) j * len);
+			/* checked while the segment is still in cache */
+			sp->overflow[worker] |= AnyNonFinite(sp->K + r0 + j * ld, r1 - r0);
+		}
 	}
 }
 
@@ -193,20 +215,6 @@ SymPanelDots(void *arg, int worker, int nworkers)
 					0.0, sp->K + r0 + (size_t) sp->jb * ld, (int) ld);
 }
 
-/* Any Inf or NaN in the lower triangle of columns jb..jb+w. */
-static int
-PanelOverflowed(const double *K, int n, int jb, int w)
-{
-	int			j;
-	int			i;
-
-	for (j = jb; j < jb + w; j++)
-		for (i = j; i < n; i++)
-			if (!isfinite(K[i + (size_t) j * n]))
-				return 1;
-	return 0;
-}
-
 NtkStatus
 ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 			 const double *X, int n, int d, const double *diag,
@@ -222,6 +230,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	int			blas_threads = openblas_get_num_threads();
 	NtkStatus	st = NTK_OK;
 	int			jb;
+	int			i;
 
 	if (n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
@@ -244,6 +253,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	sp.kt = kt;
 	sp.rt = rt;
 	sp.K = K;
+	memset(sp.overflow, 0, sizeof(sp.overflow));
 	for (jb = 0; jb < n; jb += NTK_PANEL)
 	{
 		int			w = n - jb < NTK_PANEL ? n - jb : NTK_PANEL;
@@ -254,11 +264,11 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 		/* K[jb:n, jb:jb+w] = X[jb:n] X[jb:jb+w]^T, rows split over the workers */
 		RunParallel(SymPanelDots, &sp, nworkers);
 		RunParallel(SymPanelWork, &sp, rows < 4 * NTK_PANEL ? 1 : nworkers);
-		if (PanelOverflowed(K, n, jb, w))
-		{
-			st = NTK_OVERFLOW;
+		for (i = 0; i < nworkers; i++)
+			if (sp.overflow[i])
+				st = NTK_OVERFLOW;
+		if (st != NTK_OK)
 			break;
-		}
 
 		done += (double) w * (rows - (w - 1) / 2.0);
 		if (progress && progress(arg, done / total))
@@ -287,6 +297,7 @@ typedef struct CrossBlock
 	const double *xkt;
 	const double *xrt;
 	double	   *K;
+	int			overflow[NTK_MAX_THREADS];	/* per worker: an Inf or NaN seen */
 } CrossBlock;
 
 static void
@@ -305,9 +316,12 @@ CrossBlockWork(void *arg, int worker, int nworkers)
 					cb->Q + (size_t) lo * cb->d, cb->d,
 					0.0, cb->K + (size_t) lo * cb->n, cb->n);
 	for (i = lo; i < hi; i++)
+	{
 		ntk_recurse_segment(cb->p, cb->kind, cb->d, cb->K + (size_t) i * cb->n,
 							cb->n, cb->xkt, cb->xrt, (size_t) cb->n,
 							cb->qdiag + (size_t) i * len);
+		cb->overflow[worker] |= AnyNonFinite(cb->K + (size_t) i * cb->n, cb->n);
+	}
 }
 
 NtkStatus
@@ -337,17 +351,18 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	cb.xkt = xtable;
 	cb.xrt = xtable + (size_t) (p->depth + 1) * n;
 	cb.K = K;
+	memset(cb.overflow, 0, sizeof(cb.overflow));
 	for (ib = 0; ib < m; ib += NTK_PANEL)
 	{
 		int			h = m - ib < NTK_PANEL ? m - ib : NTK_PANEL;
-		size_t		i;
+		int			i;
 
 		cb.ib = ib;
 		cb.h = h;
 		RunParallel(CrossBlockWork, &cb,
 					(double) h * n < 65536.0 ? 1 : (h < gram_threads ? h : gram_threads));
-		for (i = (size_t) ib * n; i < (size_t) (ib + h) * n; i++)
-			if (!isfinite(K[i]))
+		for (i = 0; i < NTK_MAX_THREADS; i++)
+			if (cb.overflow[i])
 				st = NTK_OVERFLOW;
 		if (st == NTK_OK && progress && progress(arg, (double) (ib + h) / m))
 			st = NTK_CANCELED;
