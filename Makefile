@@ -15,7 +15,8 @@ OBJS = \
 	src/options.o \
 	src/predict.o \
 	src/recursion.o \
-	src/solve.o
+	src/solve.o \
+	src/validate.o
 
 
 REGRESS = kernel fit
@@ -33,7 +34,7 @@ $(OBJS): $(wildcard src/*.h)
 
 # C unit tests of the numerics: no server needed.
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c
+UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c src/validate.c
 
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 
