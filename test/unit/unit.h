@@ -2,7 +2,8 @@
  *
  * unit.h
  *	  What the C unit tests share: pass/fail counters and small checks.
- *	  Each test is a program of its own, so the statics are per test.
+ *	  Each test is a program of its own, so the statics are per test; the
+ *	  helpers are inline so that a test need not use every one of them.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,7 +17,7 @@
 static int	n_passed = 0;
 static int	n_failed = 0;
 
-static void
+static inline void
 check(int ok, const char *what)
 {
 	if (ok)
@@ -28,7 +29,7 @@ check(int ok, const char *what)
 	}
 }
 
-static void
+static inline void
 check_status(NtkStatus got, NtkStatus want, const char *what)
 {
 	if (got == want)
@@ -42,7 +43,7 @@ check_status(NtkStatus got, NtkStatus want, const char *what)
 	}
 }
 
-static NtkParams
+static inline NtkParams
 params(int depth, NtkActivation act, double sw, double sb)
 {
 	NtkParams	p;
