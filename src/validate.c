@@ -141,10 +141,11 @@ ntk_option_kind(NtkOptionKey key, NtkJsonKind kind, const char **expected)
 	return NTK_OPT_WRONG_TYPE;
 }
 
+/* In double: a cast to int is only defined for values that fit. */
 static bool
-InDepthRange(int depth)
+InDepthRange(double depth)
 {
-	return depth >= 0 && depth <= NTK_MAX_DEPTH;
+	return depth >= 0.0 && depth <= NTK_MAX_DEPTH;
 }
 
 NtkOptStatus
@@ -165,7 +166,7 @@ ntk_option_set_number(NtkFitOptions *opts, NtkOptionKey key, double value)
 			/* the comparisons in double: the cast is only defined in range */
 			if (value != floor(value) || value < INT_MIN || value > INT_MAX)
 				return NTK_OPT_NOT_INTEGER;
-			if (!InDepthRange((int) value))
+			if (!InDepthRange(value))
 				return NTK_OPT_DEPTH_RANGE;
 			opts->params.depth = (int) value;
 			break;
@@ -312,7 +313,7 @@ ntk_candidates_apply(NtkFitOptions *opts, const NtkCandidates *c)
 		{
 			if (v != floor(v))
 				return NTK_OPT_NOT_INTEGERS;
-			if (!InDepthRange((int) v))
+			if (!InDepthRange(v))
 				return NTK_OPT_DEPTH_RANGE;
 		}
 	}

@@ -395,6 +395,19 @@ test_candidates(void)
 		check_opt(read_list(&o, NTK_OPT_DEPTH, frac_then_far, 2), NTK_OPT_NOT_INTEGERS, "depth [2.5, 1001]");
 		check_opt(read_list(&o, NTK_OPT_DEPTH, far_then_frac, 2), NTK_OPT_DEPTH_RANGE, "depth [1001, 2.5]");
 	}
+	/*
+	 * fuzz (fuzz/fuzz_validate.c, UBSan): a depth candidate beyond int was
+	 * cast to int before its range check, undefined behaviour (options.c
+	 * did the same before validate.c); x86-64 happened to give INT_MIN.
+	 */
+	{
+		static const double beyond[] = {4294967296.0, 1e300, -1e300, 2147483648.0,
+		-2147483649.0, 9.2233720368547758e18};
+
+		for (i = 0; i < (int) (sizeof beyond / sizeof beyond[0]); i++)
+			check_opt(read_list(&o, NTK_OPT_DEPTH, beyond + i, 1), NTK_OPT_DEPTH_RANGE,
+					  "depth candidate beyond int");
+	}
 	check_unchanged(&o, &saved, "failed lists change nothing");
 
 	/* exactly NTK_MAX_CANDIDATES is fine, one more is a program limit */
