@@ -109,11 +109,10 @@ OptionError(NtkOptStatus st, const char *key, const char *expected,
 
 /*
  * The kind of a value as the decisions see it.  Nested arrays and objects
- * come back whole, as jbvBinary: at the top level they are the list or
- * object they hold.
+ * come back whole, as jbvBinary: they are the array or object they hold.
  */
 static NtkJsonKind
-JsonKind(const JsonbValue *v, bool top)
+JsonKind(const JsonbValue *v)
 {
 	switch (v->type)
 	{
@@ -130,8 +129,6 @@ JsonKind(const JsonbValue *v, bool top)
 		case jbvObject:
 			return NTK_JSON_OBJECT;
 		case jbvBinary:
-			if (!top)
-				return NTK_JSON_OTHER;
 			return JsonContainerIsObject(v->val.binary.data) ?
 				NTK_JSON_OBJECT : NTK_JSON_ARRAY;
 		default:
@@ -162,7 +159,7 @@ CandidateList(const char *key, NtkOptionKey k, JsonbContainer *array,
 	(void) JsonbIteratorNext(&it, &v, true);	/* WJB_BEGIN_ARRAY */
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_END_ARRAY)
 	{
-		NtkJsonKind kind = JsonKind(&v, false);
+		NtkJsonKind kind = JsonKind(&v);
 		const char *expected;
 
 		if (tok != WJB_ELEM)
@@ -210,7 +207,7 @@ ntk_options_parse(Jsonb *jb, NtkFitOptions *opts)
 			OptionError(NTK_OPT_UNKNOWN_KEY, key, NULL, NTK_JSON_OTHER, NULL);
 
 		(void) JsonbIteratorNext(&it, &v, true);
-		kind = JsonKind(&v, true);
+		kind = JsonKind(&v);
 		st = ntk_option_kind(k, kind, &expected);
 		if (st != NTK_OPT_OK)
 			OptionError(st, key, expected, kind, NULL);
