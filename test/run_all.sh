@@ -47,7 +47,8 @@ check numpy-reference bash -c "make -s test/unit/libntkcore.so && $PY test/pytho
 check finite-width $PY test/python/test_finite_width.py
 check properties $PY test/python/test_properties.py
 
-# 2. the numerics under AddressSanitizer + UBSan, a short fuzz run, lint
+# 2. the numerics under AddressSanitizer + UBSan, a short fuzz run of the
+# numerics and the validation decisions, lint
 check sanitizers bash test/sanitize.sh
 check fuzz bash fuzz/run.sh ${NTK_FUZZ_SECONDS:-30}
 check lint bash test/lint.sh
@@ -80,6 +81,9 @@ for t in test/python/test_sql_*.py; do
     [ -e "$t" ] || continue
     check "$(basename "$t" .py)" $PY "$t"
 done
+
+# malformed calls of every SQL function from a fixed seed: clean errors only
+check fuzz-sql $PY test/fuzz_sql.py
 
 # the SQL functions once under valgrind memcheck, in a single-user backend
 check valgrind bash test/valgrind.sh
