@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <float.h>
 #include <math.h>
 
 #include "common/hashfn.h"
@@ -694,17 +695,46 @@ TrainingError(const FitData *fd, const double *P, StringInfo metrics)
 	}
 	else
 	{
+		double		big = 0.0;
 		double		ss = 0.0;
+		double		rmse;
 
+		/* scaled by the largest residual, so that huge targets do not overflow */
 		for (i = 0; i < (size_t) n * fd->k; i++)
-		{
-			double		r = P[i] - fd->Y[i];
+			big = fmax(big, fabs(P[i] - fd->Y[i]));
+		if (big > 0.0)
+			for (i = 0; i < (size_t) n * fd->k; i++)
+			{
+				double		r = (P[i] - fd->Y[i]) / big;
 
-			ss += r * r;
-		}
+				ss += r * r;
+			}
+		rmse = big * sqrt(ss / ((double) n * fd->k));
 		appendStringInfo(metrics, ", \"train_rmse\": %s",
-						 float8out_internal(sqrt(ss / ((double) n * fd->k))));
+						 isfinite(rmse) ? float8out_internal(rmse) : "null");
 	}
+}
+
+/*
+ * Dual coefficients or training predictions out of the float64 range: the
+ * kernel matrix was too small (inputs near the smallest doubles, where the
+ * relative ridge underflows) or the targets too large for the ridge.  Stored,
+ * such a model would only ever predict Infinity or NaN.
+ */
+static void
+CheckSolution(const char *name, const double *alpha, const double *P, size_t len,
+			  double mean_diag, double lambda)
+{
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+		if (!isfinite(alpha[i]) || !isfinite(P[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("model \"%s\" cannot be fitted in float64", name),
+					 errdetail("Its dual coefficients leave the float64 range (kernel matrix mean diagonal %g, absolute ridge %g).",
+							   mean_diag, lambda),
+					 errhint("Rescale the inputs (the option \"standardize\": true does) or the targets, or raise \"ridge\".")));
 }
 
 Datum
@@ -802,6 +832,10 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 					 errmsg("kernel matrix of model \"%s\" is not positive definite", st->name),
 					 errdetail("The Cholesky factorization failed at row %d of %d with ridge %g (absolute %g).",
 							   failed_at, n, opts->ridge, lambda),
+			/* a relative ridge that underflowed cannot be raised enough */
+					 mean_diag < DBL_MIN * 1e10 ?
+					 errhint("The kernel values (mean diagonal %g) are too small for float64: rescale the inputs (the option \"standardize\": true does).",
+							 mean_diag) :
 					 errhint("Raise the \"ridge\" option, for example to 1e-4, or remove duplicate rows.")));
 		ntk_status_error(status, "ntk_fit");
 		memcpy(alpha, fd.Y, (size_t) n * fd.k * sizeof(double));
@@ -821,6 +855,7 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 		}
 	}
 
+	CheckSolution(st->name, alpha, P, (size_t) n * fd.k, mean_diag, lambda);
 	TrainingError(&fd, P, &metrics);
 	appendStringInfo(&metrics, ", \"ridge_absolute_value\": %s, \"mean_diag\": %s, "
 					 "\"fit_seconds\": %.3f}",

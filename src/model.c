@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <math.h>
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -128,7 +129,10 @@ ntk_models_invalidate(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "ntk_models_invalidate: not called as a trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"ntk_models_invalidate")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }
@@ -740,6 +744,21 @@ ntk_model_prepare_input(NtkModel *m, const double *x, int len)
 }
 
 void
+ntk_model_check_output(const NtkModel *m, const double *v, size_t count)
+{
+	size_t		i;
+
+	for (i = 0; i < count; i++)
+		if (!isfinite(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("prediction of model \"%s\" is out of range for type double precision",
+							m->name),
+					 errdetail("The kernel values are finite, but their sum weighted by the dual coefficients is not."),
+					 errhint("Scale the inputs to a smaller norm, or refit on rescaled targets.")));
+}
+
+void
 ntk_model_predict_one(NtkModel *m, const double *x, int len)
 {
 	ntk_model_prepare_input(m, x, len);
@@ -748,4 +767,5 @@ ntk_model_predict_one(NtkModel *m, const double *x, int len)
 									   m->xtable, m->alpha, m->k, m->xbuf,
 									   m->qdiag, m->kbuf, m->out),
 					 "prediction");
+	ntk_model_check_output(m, m->out, m->k);
 }

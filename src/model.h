@@ -125,6 +125,9 @@ extern void ntk_model_prepare_input(NtkModel *m, const double *x, int len);
 /* Predicts every output for one input (writes m->out). */
 extern void ntk_model_predict_one(NtkModel *m, const double *x, int len);
 
+/* Refuses predictions (or variances) that left the float64 range: 22003. */
+extern void ntk_model_check_output(const NtkModel *m, const double *v, size_t count);
+
 /* Registers cache invalidation callbacks (from _PG_init). */
 extern void ntk_model_init(void);
 

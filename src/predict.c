@@ -132,6 +132,7 @@ ntk_predict_var(PG_FUNCTION_ARGS)
 	int			len;
 	NtkModel   *m = ModelAndInput(fcinfo, &x, &len);
 	double		kxx;
+	double		var;
 
 	if (m->factor_kind == NTK_FACTOR_NONE)
 		ereport(ERROR,
@@ -140,9 +141,10 @@ ntk_predict_var(PG_FUNCTION_ARGS)
 				 errhint("Refit it with the option '{\"variance\": true}'.")));
 	ntk_model_predict_one(m, x, len);
 	kxx = ntk_diag_value(&m->params, m->kind, m->qdiag);
-	PG_RETURN_FLOAT8(ntk_posterior_variance(m->factor, m->n,
-											m->factor_kind == NTK_FACTOR_CHOL,
-											m->kbuf, kxx, m->vbuf));
+	var = ntk_posterior_variance(m->factor, m->n, m->factor_kind == NTK_FACTOR_CHOL,
+								 m->kbuf, kxx, m->vbuf);
+	ntk_model_check_output(m, &var, 1);
+	PG_RETURN_FLOAT8(var);
 }
 
 Datum
@@ -249,6 +251,7 @@ PredictBlock(NtkModel *m, SPITupleTable *tt, uint64 rows, ReturnSetInfo *rsinfo,
 		/* P (nq x k, row-major) = Kq (nq x n) alpha (n x k) */
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m->k, nq, m->n,
 					1.0, m->alpha, m->n, Kq, m->n, 0.0, P, m->k);
+		ntk_model_check_output(m, P, (size_t) nq * m->k);
 	}
 
 	for (r = 0, qi = 0; r < rows; r++)

@@ -32,8 +32,8 @@ SELECT 1 afterwards.  Successful calls are checked too: kernels and
 predictions finite, posterior variances not negative, a fitted model's
 resolved options within the documented ranges, and whatever a fit accepted
 predicting finite values.  Before the random cases, REGRESSIONS (statements
-that once misbehaved, with their exact error now) and the reproducers of
-KNOWN_ISSUES (found here, in files outside this fuzzer's change) run.
+that once misbehaved, with their exact error or success now) and the
+reproducers of KNOWN_ISSUES (open problems found here; none now) run.
 
 Connects with the PG* environment variables (test/cluster.sh sets them),
 creates its own database ntk_fuzz_sql with CREATE EXTENSION ntk, and drops
@@ -79,6 +79,7 @@ INTERNAL_OK = {"25006", "42501"}
 # Regressions: statements that once misbehaved, with the exact error they
 # must give now.  FIT is a training set; %s is the options.
 FIT = "SELECT ntk_fit('fz_regress', x, y, %s) FROM fz_train"
+SUBNORMAL_X = "(VALUES ('{1e-160}'::float8[], %s)) v(x, y)"
 REGRESSIONS = [
     # fuzz_validate (UBSan): a depth candidate beyond int was cast to int
     # before its range check
@@ -92,6 +93,25 @@ REGRESSIONS = [
     (FIT % ("'{\"ridge\": [%s]}'" % ", ".join(["1"] * 65)), "54000",
      'option "ridge" has more than 64 candidates'),
     (FIT % "'{\"depth\": []}'", "22023", 'option "depth" must not be an empty array'),
+    # fit.c wrote train_rmse Infinity into its metrics JSON (its own INSERT
+    # failed with 22P02); subnormal kernels gave infinite coefficients that a
+    # classifier stored; the trigger function called directly was an XX000
+    ("SELECT ntk_fit('fz_big', x, y) FROM (VALUES ('{1,2}'::float8[], 1e200::float8), "
+     "('{2,1}', -1e200)) v(x, y)", None, None),
+    ("SELECT ntk_predict('fz_big', '{1.5,1.5}')", None, "finite"),
+    # predictions that overflow were returned as Infinity or NaN
+    ("SELECT ntk_predict('fz_big', '{1e110,1e99}')", "22003",
+     'prediction of model "fz_big" is out of range for type double precision'),
+    ("SELECT * FROM ntk_predict_batch('fz_big', 'SELECT 1::bigint, ''{1e110,1e99}''::float8[]')",
+     "22003", 'prediction of model "fz_big" is out of range for type double precision'),
+    ("SELECT ntk_fit('fz_tiny', x, y) FROM " + SUBNORMAL_X % "1.0::float8", "22003",
+     'model "fz_tiny" cannot be fitted in float64'),
+    ("SELECT ntk_fit_classifier('fz_tiny', x, y) FROM " + SUBNORMAL_X % "'a'", "22003",
+     'model "fz_tiny" cannot be fitted in float64'),
+    ("SELECT ntk_fit('fz_tiny', x, y) FROM (VALUES ('{1e-160}'::float8[], 1.0::float8), "
+     "('{2e-160}', 2.0)) v(x, y)", "22000", 'kernel matrix of model "fz_tiny" is not positive definite'),
+    ("SELECT ntk_models_invalidate()", "39P01",
+     'function "ntk_models_invalidate" was not called by trigger manager'),
     (FIT % "'{\"depth\": 1e10}'", "22023", 'option "depth" must be an integer'),
     ("SELECT ntk_kernel('[5:6]={1,NaN}', '{1,1}')", "22000", 'array "x" must not contain NaN or Infinity'),
     ("SELECT ntk_kernel((ARRAY[1, NULL, 2, 3]::float8[])[3:4], '{1,1,1}')", "22000",
@@ -104,38 +124,7 @@ REGRESSIONS = [
 # every time: when it no longer reproduces the summary says so, and its
 # statements belong in REGRESSIONS then.
 STRICT = os.environ.get("NTK_FUZZ_SQL_STRICT", "") not in ("", "0")
-SUBNORMAL_X = "(VALUES ('{1e-160}'::float8[], %s)) v(x, y)"
-KNOWN_ISSUES = [
-    {"id": "metrics-json",
-     "where": "src/fit.c",
-     "what": "a fit whose training error is not finite (targets around 1e200, or "
-             "inputs whose |x|^2 / d is subnormal) writes train_rmse Infinity or NaN "
-             "into the metrics JSON: its own INSERT fails with 22P02 'invalid input "
-             "syntax for type json' instead of a clean error or a stored model",
-     "match": lambda what, sql: "own statement: invalid input syntax for type json" in what,
-     "reproduce": [
-         ("SELECT ntk_fit('fz_known_1', x, y) FROM (VALUES ('{1,2}'::float8[], 1e200::float8), "
-          "('{2,1}', -1e200)) v(x, y)", None),
-         ("SELECT ntk_fit('fz_known_1', x, y) FROM " + SUBNORMAL_X % "1.0::float8", None)]},
-    {"id": "nonfinite-model",
-     "where": "src/fit.c",
-     "what": "inputs whose |x|^2 / d is subnormal (|x| about 1e-155 or less): the kernel "
-             "diagonal underflows, the relative ridge becomes 0 and the dual "
-             "coefficients are infinite; a classifier fit succeeds and every "
-             "prediction of the model is Infinity or NaN (a model fitted by the random "
-             "cases that predicts non-finite values is counted here)",
-     "match": lambda what, sql: what.startswith("wrong result: non-finite") and "'fz_rand_" in sql,
-     "reproduce": [
-         ("SELECT ntk_fit_classifier('fz_known_2', x, y) FROM " + SUBNORMAL_X % "'a'", None),
-         ("SELECT ntk_predict_vector('fz_known_2', '{1e-160}')", "finite")]},
-    {"id": "trigger-elog",
-     "where": "src/model.c",
-     "what": "the trigger function ntk_models_invalidate() called directly fails "
-             "with XX000 (an elog) instead of 39P01 trigger_protocol_violated, as "
-             "RI_FKey_check_ins() and suppress_redundant_updates_trigger() do",
-     "match": lambda what, sql: what.startswith("SQLSTATE XX000") and "ntk_models_invalidate" in sql,
-     "reproduce": [("SELECT ntk_models_invalidate()", None)]},
-]
+KNOWN_ISSUES = []
 known_seen = {}     # id -> [count, first failure]
 
 MAX_DEPTH = 1000
@@ -878,7 +867,10 @@ def directed():
     kind_now[0] = "regression"
     for sql, code, message in REGRESSIONS:
         stats["cases"] += 1
-        run(sql, want_message=(code, message))
+        if code is None:        # must succeed; "finite": with finite values
+            run(sql, finite_rows if message == "finite" else None)
+        else:
+            run(sql, want_message=(code, message))
     kind_now[0] = "known"
     for issue in KNOWN_ISSUES:
         before = known_seen.get(issue["id"], [0, None])[0]
