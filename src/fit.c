@@ -122,8 +122,11 @@ ntk_check_memory(double n, double d, double k, const NtkFitOptions *opts)
 {
 	double		need = ntk_fit_peak_bytes(n, d, k, opts);
 	double		allowed = (double) ntk_max_memory_kb * 1024.0;
+	NtkFitSizes sizes;
 
-	if (need > allowed || n * n > (double) SIZE_MAX / 8.0)
+	/* the size_t products the buffers will be allocated with must not wrap */
+	if (need > allowed ||
+		ntk_fit_sizes((int64_t) n, (int64_t) d, (int64_t) Max(k, 1.0), &sizes) != NTK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("ntk fit of %.0f rows with %.0f features needs more memory than allowed", n, d),
