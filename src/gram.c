@@ -24,6 +24,14 @@
 #include <string.h>
 
 #define NTK_PANEL 256
+
+/*
+ * Query rows per parallel step of a cross kernel.  Each worker's dgemm packs
+ * all n training rows again, so the more query rows share a call the less
+ * that costs (8% of a batch prediction at 128 rows per call, n = 6000);
+ * progress is still reported every ~0.1 s at n = 6000, d = 784.
+ */
+#define NTK_CROSS_PANEL 1024
 #define NTK_MAX_THREADS 64
 
 static int	gram_threads = 1;
@@ -352,9 +360,9 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	cb.xrt = xtable + (size_t) (p->depth + 1) * n;
 	cb.K = K;
 	memset(cb.overflow, 0, sizeof(cb.overflow));
-	for (ib = 0; ib < m; ib += NTK_PANEL)
+	for (ib = 0; ib < m; ib += NTK_CROSS_PANEL)
 	{
-		int			h = m - ib < NTK_PANEL ? m - ib : NTK_PANEL;
+		int			h = m - ib < NTK_CROSS_PANEL ? m - ib : NTK_CROSS_PANEL;
 		int			i;
 
 		cb.ib = ib;
