@@ -1145,15 +1145,29 @@ test_gram_progress(void)
 	check_status(st, NTK_CANCELED, "gram_sym canceled");
 	check(pr.calls == 1, "gram_sym stops at the first cancel");
 
-	progress_init(&pr, 0);
-	st = ntk_gram_cross(&p, NTK_KERNEL_NTK, X, m, diag, X, n, work, d, K, progress_fn, &pr);
-	snprintf(msg, sizeof msg, "gram_cross progress: status %s, %d calls, %d out of order, last %.17g",
-			 ntk_status_string(st), pr.calls, pr.bad_order, pr.last);
-	check(st == NTK_OK && pr.calls == 3 && pr.bad_order == 0 && pr.last == 1.0, msg);
-	progress_init(&pr, 2);
-	st = ntk_gram_cross(&p, NTK_KERNEL_NTK, X, m, diag, X, n, work, d, K, progress_fn, &pr);
-	check_status(st, NTK_CANCELED, "gram_cross canceled");
-	check(pr.calls == 2, "gram_cross stops at the cancel");
+	/* cross kernels report once per 1024 query rows: 2500 rows, 3 calls */
+	{
+		int			mq = 2500;
+		double	   *Q = dalloc((size_t) mq * d);
+		double	   *qdiag = dalloc((size_t) mq * len);
+		double	   *Kc = dalloc((size_t) mq * n);
+
+		fill_dyadic(Q, mq, d);
+		check_status(ntk_points_diag(&p, Q, mq, d, qdiag), NTK_OK, "progress query diag");
+		ntk_diag_transpose(&p, diag, n, work, work + (size_t) (p.depth + 1) * n);
+		progress_init(&pr, 0);
+		st = ntk_gram_cross(&p, NTK_KERNEL_NTK, Q, mq, qdiag, X, n, work, d, Kc, progress_fn, &pr);
+		snprintf(msg, sizeof msg, "gram_cross progress: status %s, %d calls, %d out of order, last %.17g",
+				 ntk_status_string(st), pr.calls, pr.bad_order, pr.last);
+		check(st == NTK_OK && pr.calls == 3 && pr.bad_order == 0 && pr.last == 1.0, msg);
+		progress_init(&pr, 2);
+		st = ntk_gram_cross(&p, NTK_KERNEL_NTK, Q, mq, qdiag, X, n, work, d, Kc, progress_fn, &pr);
+		check_status(st, NTK_CANCELED, "gram_cross canceled");
+		check(pr.calls == 2, "gram_cross stops at the cancel");
+		free(Q);
+		free(qdiag);
+		free(Kc);
+	}
 
 	/* dimensions */
 	check_status(ntk_gram_sym(&p, NTK_KERNEL_NTK, X, 0, d, diag, work, K, NULL, NULL),
