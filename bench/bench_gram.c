@@ -266,7 +266,7 @@ main(int argc, char **argv)
 		   coretype ? coretype : "(unset)", l2 ? l2 : "(unset)");
 	printf("   recursion: %d threads (ntk_set_threads), %s path\n",
 		   ntk_get_threads(),
-		   ntk_recursion_vectorized() == 2 ? "AVX2/FMA with AVX-512VL registers" :
+		   ntk_recursion_vectorized() == 2 ? "AVX-512, 8 lanes" :
 		   ntk_recursion_vectorized() ? "AVX2/FMA" : "portable C");
 	printf("   seconds are the median (and min) of %d repetitions after %d untimed, CLOCK_MONOTONIC\n",
 		   reps, warmup);

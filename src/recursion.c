@@ -9,8 +9,8 @@
  * build runs anywhere) the ReLU recursion runs four pairs per instruction
  * over chunks of rows that stay in L1 cache across all layers; atan2 is the
  * same range reduction and minimax polynomial as ntk_atan2_pos.  Processors
- * with AVX-512VL run the same code compiled with that extension.  Erf keeps
- * the scalar path (asin has no vector form here).
+ * with AVX-512 run it eight pairs per instruction.  Erf keeps the scalar path
+ * (asin has no vector form here).
  *
  *-------------------------------------------------------------------------
  */
@@ -69,12 +69,6 @@ RecursePortable(const NtkParams *p, NtkKernelKind kind, int d,
 #ifdef NTK_HAVE_AVX2_PATH
 
 #define AVX2 __attribute__((target("avx2,fma")))
-/*
- * The same four-lane code compiled for AVX-512VL processors: it uses no
- * 512-bit instruction, but the compiler gets 32 vector registers instead of
- * 16 and stops spilling the polynomial's coefficients (25% faster here).
- */
-#define AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl")))
 #define CHUNK NTK_RECURSE_BLOCK	/* a multiple of 8 */
 
 /* blend: mask ? a : b */
@@ -266,10 +260,10 @@ ReluLayers(const NtkParams *p, const int has_b, int c,
 	}
 }
 
-AVX2 static inline __attribute__((always_inline)) void
-RecurseReluVec(const NtkParams *p, NtkKernelKind kind, int d,
-			   double *vals, int count, const double *kt, const double *rt,
-			   size_t stride, const double *zdiag)
+AVX2 static void
+RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
+				double *vals, int count, const double *kt, const double *rt,
+				size_t stride, const double *zdiag)
 {
 	int			L1 = p->depth + 1;
 	const double *kz = zdiag;
@@ -333,23 +327,231 @@ RecurseReluVec(const NtkParams *p, NtkKernelKind kind, int d,
 						rt + full, stride, zdiag);
 }
 
-AVX2 static void
-RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
-				double *vals, int count, const double *kt, const double *rt,
-				size_t stride, const double *zdiag)
+/*
+ * The same recursion eight pairs at a time with AVX-512 (F, DQ, VL).  Masks
+ * replace the four-lane path's blends, and most of its selects fold into the
+ * masked arithmetic itself (a reflection pi - a is one masked subtraction),
+ * so a pair and layer take about half the instructions (1.7 instead of 3.4 ns
+ * per pair and layer on one core here).  Every value is computed by the
+ * same operations in the same order as the four-lane path.
+ */
+#define AVX512F __attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl")))
+#define CHUNK8 NTK_RECURSE_BLOCK	/* a multiple of 16 */
+#define S8(x) _mm512_set1_pd(x)
+
+/* ntk_geo_mean, eight lanes */
+AVX512F static inline __attribute__((always_inline)) __m512d
+GeoMean8(__m512d kx, __m512d kz, __m512d rx, __m512d rz)
 {
-	RecurseReluVec(p, kind, d, vals, count, kt, rt, stride, zdiag);
+	__m512d		prod = _mm512_mul_pd(kx, kz);
+	__mmask8	normal = _mm512_cmp_pd_mask(prod, S8(DBL_MIN), _CMP_GE_OQ) &
+		_mm512_cmp_pd_mask(prod, S8(DBL_MAX), _CMP_LE_OQ);
+	__m512d		s = _mm512_mask_sqrt_pd(_mm512_mul_pd(rx, rz), normal, prod);
+
+	return _mm512_mask_mov_pd(s, _mm512_cmp_pd_mask(kx, kz, _CMP_EQ_OQ), kx);
 }
 
-AVX512 static void
+/* GeoMeanFast4, eight lanes: the correctly rounded root only where s + K cancels */
+AVX512F static inline __attribute__((always_inline)) __m512d
+GeoMeanFast8(__m512d kx, __m512d kz, __m512d rx, __m512d rz, __m512d K)
+{
+	__m512d		s = _mm512_mul_pd(rx, rz);
+
+	if (_mm512_cmp_pd_mask(_mm512_add_pd(s, K), _mm512_mul_pd(S8(1e-2), s), _CMP_LE_OQ))
+		return GeoMean8(kx, kz, rx, rz);
+	return _mm512_mask_mov_pd(s, _mm512_cmp_pd_mask(kx, kz, _CMP_EQ_OQ), kx);
+}
+
+#define C8(k) S8(ntk_atan_coef[k])
+
+/* AtanPoly4, eight lanes */
+AVX512F static inline __attribute__((always_inline)) __m512d
+AtanPoly8(__m512d z)
+{
+	__m512d		z2 = _mm512_mul_pd(z, z);
+	__m512d		z4 = _mm512_mul_pd(z2, z2);
+	__m512d		z8 = _mm512_mul_pd(z4, z4);
+	__m512d		q0 = _mm512_fmadd_pd(C8(1), z, C8(0));
+	__m512d		q1 = _mm512_fmadd_pd(C8(3), z, C8(2));
+	__m512d		q2 = _mm512_fmadd_pd(C8(5), z, C8(4));
+	__m512d		q3 = _mm512_fmadd_pd(C8(7), z, C8(6));
+	__m512d		q4 = _mm512_fmadd_pd(C8(9), z, C8(8));
+	__m512d		q5 = _mm512_fmadd_pd(C8(11), z, C8(10));
+	__m512d		r0 = _mm512_fmadd_pd(q1, z2, q0);
+	__m512d		r1 = _mm512_fmadd_pd(q3, z2, q2);
+	__m512d		r2 = _mm512_fmadd_pd(q5, z2, q4);
+	__m512d		s0 = _mm512_fmadd_pd(r1, z4, r0);
+
+	return _mm512_fmadd_pd(r2, z8, s0);
+}
+
+#undef C8
+
+/* ntk_atan2_pos, eight lanes (y >= 0) */
+AVX512F static inline __attribute__((always_inline)) __m512d
+Atan2Pos8(__m512d y, __m512d x)
+{
+	__m512d		ax = _mm512_abs_pd(x);
+	__m512d		lo = _mm512_min_pd(y, ax);
+	__m512d		hi = _mm512_max_pd(y, ax);
+	__mmask8	big = _mm512_cmp_pd_mask(lo, _mm512_mul_pd(S8(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
+	__m512d		num = _mm512_mask_sub_pd(lo, big, lo, hi);
+	__m512d		den = _mm512_mask_add_pd(hi, big, lo, hi);
+	__m512d		u = _mm512_div_pd(num, den);
+	__m512d		a = _mm512_mul_pd(u, AtanPoly8(_mm512_mul_pd(u, u)));
+
+	a = _mm512_mask_add_pd(a, big, a, S8(NTK_PI_4));
+	a = _mm512_mask_sub_pd(a, _mm512_cmp_pd_mask(y, ax, _CMP_GT_OQ), S8(NTK_PI_2), a);
+	a = _mm512_mask_sub_pd(a, _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ), S8(NTK_PI), a);
+	return _mm512_mask_mov_pd(a, _mm512_cmp_pd_mask(hi, _mm512_setzero_pd(), _CMP_EQ_OQ),
+							  S8(NTK_PI_2));
+}
+
+/* ReluLayer4, eight lanes */
+AVX512F static inline __attribute__((always_inline)) void
+ReluLayer8(__m512d a, __m512d b, __m512d ab, __m512d sw2, const int has_b,
+		   __m512d kxl, __m512d rxl, __m512d kzl, __m512d rzl,
+		   __m512d rnx, __m512d rnz,
+		   double *Kp, double *Dp, double *Tp)
+{
+	__m512d		zero = _mm512_setzero_pd();
+	__m512d		K = _mm512_load_pd(Kp);
+	__m512d		D = _mm512_load_pd(Dp);
+	__m512d		T = _mm512_load_pd(Tp);
+	__m512d		s = GeoMeanFast8(kxl, kzl, rxl, rzl, K);
+	__m512d		spk = _mm512_max_pd(_mm512_add_pd(s, K), zero);
+	__m512d		y = _mm512_sqrt_pd(_mm512_mul_pd(D, spk));
+	__mmask8	pos = _mm512_cmp_pd_mask(s, zero, _CMP_GT_OQ);
+	__m512d		th = _mm512_mask_mov_pd(S8(NTK_PI_2), pos, Atan2Pos8(y, K));
+	__m512d		sg = _mm512_maskz_fnmadd_pd(pos, th, K, y);
+	__m512d		kn = _mm512_fmadd_pd(a, _mm512_fmadd_pd(sg, S8(NTK_1_PI), K), b);
+	__m512d		dn = _mm512_mul_pd(a, _mm512_fnmadd_pd(sg, S8(NTK_1_PI), D));
+
+	if (has_b)
+	{
+		__m512d		dr = _mm512_sub_pd(rxl, rzl);
+		__m512d		den = _mm512_add_pd(_mm512_fmadd_pd(a, s, _mm512_mul_pd(rnx, rnz)), b);
+
+		dn = _mm512_add_pd(dn, _mm512_div_pd(_mm512_mul_pd(ab, _mm512_mul_pd(dr, dr)), den));
+	}
+	_mm512_store_pd(Dp, _mm512_max_pd(dn, zero));
+	_mm512_store_pd(Tp, _mm512_fmadd_pd(_mm512_mul_pd(sw2,
+													  _mm512_mul_pd(_mm512_sub_pd(S8(NTK_PI), th),
+																	S8(NTK_1_2PI))),
+										T, kn));
+	_mm512_store_pd(Kp, kn);
+}
+
+/* ReluLayers, eight lanes; c a multiple of 16 */
+AVX512F static inline __attribute__((always_inline)) void
+ReluLayers8(const NtkParams *p, const int has_b, int c,
+			const double *kt, const double *rt, size_t stride,
+			const double *kz, const double *rz,
+			double *K, double *D, double *T)
+{
+	double		sw2_ = p->sigma_w * p->sigma_w;
+	double		b_ = p->sigma_b * p->sigma_b;
+	__m512d		a = S8(sw2_ / 2);
+	__m512d		b = S8(b_);
+	__m512d		ab = S8(sw2_ / 2 * b_);
+	__m512d		sw2 = S8(sw2_);
+	int			l;
+	int			i;
+
+	for (l = 0; l < p->depth; l++)
+	{
+		const double *kx = kt + (size_t) l * stride;
+		const double *rx = rt + (size_t) l * stride;
+		__m512d		kzl = S8(kz[l]);
+		__m512d		rzl = S8(rz[l]);
+		__m512d		rnz = S8(rz[l + 1]);
+
+		for (i = 0; i < c; i += 16)
+		{
+			__m512d		rnx0 = has_b ? _mm512_loadu_pd(rx + stride + i) : _mm512_setzero_pd();
+			__m512d		rnx1 = has_b ? _mm512_loadu_pd(rx + stride + i + 8) : _mm512_setzero_pd();
+
+			ReluLayer8(a, b, ab, sw2, has_b,
+					   _mm512_loadu_pd(kx + i), _mm512_loadu_pd(rx + i), kzl, rzl,
+					   rnx0, rnz, K + i, D + i, T + i);
+			ReluLayer8(a, b, ab, sw2, has_b,
+					   _mm512_loadu_pd(kx + i + 8), _mm512_loadu_pd(rx + i + 8), kzl, rzl,
+					   rnx1, rnz, K + i + 8, D + i + 8, T + i + 8);
+		}
+	}
+}
+
+/* RecurseReluAvx2, eight lanes */
+AVX512F static void
 RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
 				  double *vals, int count, const double *kt, const double *rt,
 				  size_t stride, const double *zdiag)
 {
-	RecurseReluVec(p, kind, d, vals, count, kt, rt, stride, zdiag);
+	int			L1 = p->depth + 1;
+	const double *kz = zdiag;
+	const double *rz = zdiag + L1;
+	double		sw2 = p->sigma_w * p->sigma_w;
+	double		b = p->sigma_b * p->sigma_b;
+	__m512d		vsw2 = S8(sw2);
+	__m512d		vd = S8((double) d);
+	__m512d		vb = S8(b);
+	__m512d		k0z = S8(kz[0]);
+	__m512d		r0z = S8(rz[0]);
+	double		K[CHUNK8] __attribute__((aligned(64)));
+	double		D[CHUNK8] __attribute__((aligned(64)));
+	double		T[CHUNK8] __attribute__((aligned(64)));
+	double		zmax = 0.0;
+	int			full = count - count % 16;
+	int			c0;
+	int			l;
+
+	for (l = 0; l < L1; l++)
+		zmax = kz[l] > zmax ? kz[l] : zmax;
+	if (!(zmax < NTK_VEC_MAX_VAR))
+		full = 0;
+
+	for (c0 = 0; c0 < full; c0 += CHUNK8)
+	{
+		int			c = full - c0 < CHUNK8 ? full - c0 : CHUNK8;
+		__m512d		vmax = _mm512_setzero_pd();
+		int			i;
+
+		for (l = 0; l < L1; l++)
+			for (i = 0; i < c; i += 8)
+				vmax = _mm512_max_pd(vmax, _mm512_loadu_pd(kt + (size_t) l * stride + c0 + i));
+		if (_mm512_cmp_pd_mask(vmax, S8(NTK_VEC_MAX_VAR), _CMP_GE_OQ))
+		{
+			RecursePortable(p, kind, d, vals + c0, c, kt + c0, rt + c0, stride, zdiag);
+			continue;
+		}
+
+		for (i = 0; i < c; i += 8)
+		{
+			/* K1 = sw^2 (<x,z> / d) + sb^2, as ntk_input_layer rounds it */
+			__m512d		k1 = _mm512_add_pd(_mm512_mul_pd(vsw2, _mm512_div_pd(_mm512_loadu_pd(vals + c0 + i), vd)), vb);
+			__m512d		s = GeoMean8(_mm512_loadu_pd(kt + c0 + i), k0z,
+									 _mm512_loadu_pd(rt + c0 + i), r0z);
+			__m512d		gap = _mm512_sub_pd(s, k1);
+
+			_mm512_store_pd(K + i, k1);
+			_mm512_store_pd(T + i, k1);
+			/* as ntk_pair_strided: a gap of a few ulps is rounding, not an angle */
+			_mm512_store_pd(D + i, _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(gap, _mm512_mul_pd(S8(NTK_GAP_SNAP), s), _CMP_NLE_UQ), gap));
+		}
+		if (b > 0.0)
+			ReluLayers8(p, 1, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+		else
+			ReluLayers8(p, 0, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+		memcpy(vals + c0, kind == NTK_KERNEL_NNGP ? K : T, c * sizeof(double));
+	}
+	if (full < count)
+		RecursePortable(p, kind, d, vals + full, count - full, kt + full,
+						rt + full, stride, zdiag);
 }
 
-/* 0: portable only, 1: AVX2 and FMA, 2: also AVX-512VL */
+#undef S8
+
+/* 0: portable only, 1: AVX2 and FMA, 2: also AVX-512 F, DQ and VL */
 static int
 CpuLevel(void)
 {
@@ -362,7 +564,7 @@ CpuLevel(void)
 		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
 			level = 1;
 		if (level == 1 && __builtin_cpu_supports("avx512f") &&
-			__builtin_cpu_supports("avx512vl"))
+			__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
 			level = 2;
 	}
 	return level;

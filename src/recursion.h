@@ -41,15 +41,15 @@ extern void ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 								size_t stride, const double *zdiag);
 
 /*
- * The path in use (for benchmarks and tests): 0 portable C, 1 AVX2 and FMA,
- * 2 the same with AVX-512VL's 32 registers.
+ * The path in use (for benchmarks and tests): 0 portable C, 1 AVX2 and FMA
+ * (four pairs per instruction), 2 AVX-512 (eight).
  */
 extern int	ntk_recursion_vectorized(void);
 
 /* Path choice, for tests: NTK_PATH_AUTO picks the best the processor has. */
 #define NTK_PATH_AUTO 0
 #define NTK_PATH_PORTABLE 1
-#define NTK_PATH_AVX2 2			/* AVX2 and FMA even with AVX-512 */
+#define NTK_PATH_AVX2 2			/* AVX2 and FMA even where AVX-512 is there */
 
 extern void ntk_recursion_force_portable(int path);
 

@@ -5,7 +5,7 @@
  *	  the blocked Cholesky (src/gram.c, src/recursion.c, src/solve.c).
  *
  * The Gram routines are checked entry by entry against ntk_pair, the scalar
- * pair kernel, on every recursion path (automatic: AVX-512VL or AVX2+FMA
+ * pair kernel, on every recursion path (automatic: AVX-512 or AVX2+FMA
  * when the processor has them; AVX2+FMA forced; portable C forced).  The
  * random data is dyadic (small integers times a power of two per row), so
  * every dot product is exact whatever order BLAS sums it in: what is
@@ -494,7 +494,7 @@ test_random(void)
 	}
 	ntk_recursion_force_portable(0);
 	printf("random: vectorized path %s; max rel err vs ntk_pair: vectorized %.3g, portable %.3g\n",
-		   ntk_recursion_vectorized() == 2 ? "AVX-512VL" :
+		   ntk_recursion_vectorized() == 2 ? "AVX-512" :
 		   ntk_recursion_vectorized() ? "AVX2+FMA" : "NOT available",
 		   max_err_vec, max_err_port);
 }
