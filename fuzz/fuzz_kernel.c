@@ -25,8 +25,9 @@
  * NaN, +-Inf, ...), 4 raw 8 bytes (any bit pattern), 5-6 int8 * 2^(4 int8),
  * 7 int16 / 1000.
  *
- * Each input runs on both recursion paths (vectorized if the processor
- * has AVX2+FMA, and the portable one forced) and asserts:
+ * Each input runs on every recursion path (automatic: AVX-512 or AVX2+FMA
+ * when the processor has them; AVX2+FMA forced; portable forced) and
+ * asserts:
  *	  - no crash, no sanitizer report, every status a valid NtkStatus;
  *	  - with NTK_OK every value finite;
  *	  - ntk_kernel_vectors: NaN/Inf input -> NTK_NOT_FINITE (valid
@@ -133,7 +134,8 @@ fail(const char *what, const NtkParams *p, int path, int n, int m, int d)
 	fprintf(stderr, "ASSERTION FAILED: %s\n  depth %d activation %d sigma_w %.17g "
 			"sigma_b %.17g path %s n %d m %d d %d\n  last entry: %s\n",
 			what, p->depth, (int) p->activation, p->sigma_w, p->sigma_b,
-			path ? "portable" : (ntk_recursion_vectorized() ? "vectorized" : "auto (portable)"),
+			path == NTK_PATH_PORTABLE ? "portable" : path == NTK_PATH_AVX2 ? "avx2" :
+			(ntk_recursion_vectorized() ? "vectorized" : "auto (portable)"),
 			n, m, d, last_entry);
 	abort();
 }
@@ -215,7 +217,7 @@ static double diag_q[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 1)];
 static double one_diag[2 * (NTK_MAX_DEPTH + 1) + 1];
 static double workspace[2 * (2 * (NTK_MAX_DEPTH + 1) + 1)];
 
-/* Everything on one recursion path; path = 1 forces the portable one. */
+/* Everything on one recursion path (NTK_PATH_AUTO, _PORTABLE or _AVX2). */
 static void
 run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 		 const double *X, const double *Q, const double *alpha, double lambda,
@@ -309,7 +311,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 
 				ASSERT(isfinite(Ksym[i + j * n]), "ntk_gram_sym finite with NTK_OK");
 				ASSERT(entry_ok("gram_sym", i, j, Ksym[i + j * n], want, &p, kind,
-								diag_x + i * len, diag_x + j * len, path),
+								diag_x + i * len, diag_x + j * len, path == NTK_PATH_PORTABLE),
 					   "ntk_gram_sym entry equals ntk_pair");
 			}
 		}
@@ -344,7 +346,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 
 				ASSERT(isfinite(Kcross[i * n + j]), "ntk_gram_cross finite with NTK_OK");
 				ASSERT(entry_ok("gram_cross", i, j, Kcross[i * n + j], want, &p, kind,
-								diag_x + j * len, diag_q + i * len, path),
+								diag_x + j * len, diag_q + i * len, path == NTK_PATH_PORTABLE),
 					   "ntk_gram_cross entry equals ntk_pair");
 			}
 
@@ -380,7 +382,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 
 			ASSERT(isfinite(kbuf[j]), "ntk_predict_point kernel finite with NTK_OK");
 			ASSERT(entry_ok("predict", i, j, kbuf[j], want, &p, kind,
-							diag_x + j * len, diag_q + i * len, path),
+							diag_x + j * len, diag_q + i * len, path == NTK_PATH_PORTABLE),
 				   "ntk_predict_point kernel equals ntk_pair");
 			for (c = 0; c < 2; c++)
 				bound[c] += fabs(kbuf[j]) * fabs(alpha[j + c * n]);
@@ -521,7 +523,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * The Gram routines take finite data (the SQL glue rejects NaN and Inf
 	 * first); ntk_points_diag still reports a non-finite |x|^2 as overflow.
 	 */
-	for (path = 0; path < 2; path++)
+	for (path = 0; path < 3; path++)
 		run_path(p, kind, path, n, m, d, X, Q, alpha, lambda, raw, flags & 2);
 	ntk_recursion_force_portable(0);
 	return 0;
