@@ -14,7 +14,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(239);
+SELECT plan(246);
 
 -- The aggregates -------------------------------------------------------------------
 
@@ -537,6 +537,26 @@ SELECT is((SELECT count(*)::int FROM ntk_predict_batch('tap_reg', 'VALUES (1::bi
     'batch accepts a VALUES query');
 SELECT is((SELECT count(*)::int FROM ntk_predict_batch('tap_reg', 'TABLE tap_test')), 2,
     'batch accepts TABLE');
+
+-- Results outside float64 ------------------------------------------------------------------
+
+SELECT throws_ok($$SELECT ntk_fit('tap_tiny', x, y) FROM (VALUES ('{1e-160}'::float8[], 1.0::float8)) v(x, y)$$,
+    '22003', 'model "tap_tiny" cannot be fitted in float64',
+    'a fit whose dual coefficients overflow (subnormal kernel) is refused, not stored');
+SELECT is((SELECT count(*)::int FROM ntk_models WHERE name = 'tap_tiny'), 0, 'the refused fit stored nothing');
+SELECT throws_ok($$SELECT ntk_fit('tap_tiny', x, y) FROM (VALUES ('{1e-160}'::float8[], 1.0::float8), ('{2e-160}', 2.0)) v(x, y)$$,
+    '22000', 'kernel matrix of model "tap_tiny" is not positive definite',
+    'an underflowed relative ridge is a clean not-positive-definite error');
+SELECT lives_ok($$SELECT ntk_fit('tap_huge_y', x, y) FROM (VALUES ('{1,2}'::float8[], 1e200::float8), ('{2,1}', -1e200)) v(x, y)$$,
+    'targets near 1e200 fit (the training error no longer overflows the metrics)');
+SELECT ok((SELECT (metrics->>'train_rmse') IS NOT NULL FROM ntk_models WHERE name = 'tap_huge_y'),
+    'their train_rmse is a number');
+SELECT throws_ok($$SELECT ntk_predict('tap_huge_y', '{1e110,1e99}')$$, '22003',
+    'prediction of model "tap_huge_y" is out of range for type double precision',
+    'a prediction that overflows is an error, not Infinity');
+SELECT throws_ok($$SELECT ntk_models_invalidate()$$, '39P01',
+    'function "ntk_models_invalidate" was not called by trigger manager',
+    'the invalidation trigger function refuses a direct call');
 
 -- Dropping -----------------------------------------------------------------------------------
 
