@@ -12,8 +12,8 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 
 #include "common/hashfn.h"

@@ -202,7 +202,7 @@ SymPanelWork(void *arg, int worker, int nworkers)
 		if (worker == 0)
 		{
 			sp->K[j + j * ld] = ntk_diag_value(sp->p, sp->kind, sp->diag + (size_t) j * len);
-			sp->overflow[worker] |= AnyNonFinite(sp->K + j + j * ld, 1);
+			sp->overflow[worker] |= !isfinite(sp->K[j + j * ld]);
 		}
 		if (r0 < r1)
 		{

@@ -481,7 +481,7 @@ ReluLayers8(const NtkParams *p, const int has_b, int c,
 	}
 }
 
-/* RecurseReluAvx2, eight lanes */
+/* RecurseReluAvx2 eight pairs at a time */
 AVX512F static void
 RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
 				  double *vals, int count, const double *kt, const double *rt,
