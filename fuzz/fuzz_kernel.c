@@ -50,6 +50,7 @@
 #include "gram.h"
 #include "recursion.h"
 #include "solve.h"
+#include "fuzz_reader.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -61,21 +62,6 @@
 #include <string.h>
 
 #define MAXN 16
-
-typedef struct Reader
-{
-	const uint8_t *p;
-	size_t		n;
-} Reader;
-
-static uint8_t
-get_u8(Reader *r)
-{
-	if (r->n == 0)
-		return 0;
-	r->n--;
-	return *r->p++;
-}
 
 static const double specials[] = {
 	0.0, -0.0, 1.0, -1.0, 0.5, 2.0, DBL_MIN, -DBL_MIN, 4.9406564584124654e-324,

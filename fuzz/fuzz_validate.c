@@ -69,6 +69,7 @@
  *-------------------------------------------------------------------------
  */
 #include "validate.h"
+#include "fuzz_reader.h"
 
 #include <float.h>
 #include <limits.h>
@@ -84,21 +85,6 @@
 static bool trace = false;
 #define MAX_ELEMS 80
 #define MAX_STR 16
-
-typedef struct Reader
-{
-	const uint8_t *p;
-	size_t		n;
-} Reader;
-
-static uint8_t
-get_u8(Reader *r)
-{
-	if (r->n == 0)
-		return 0;
-	r->n--;
-	return *r->p++;
-}
 
 static const double specials[] = {
 	0.0, -0.0, 0.5, 1.0, -1.0, 3.0, 1000.0, 1001.0, 999.5, -1e-300,

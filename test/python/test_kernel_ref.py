@@ -23,48 +23,18 @@ Run with /usr/bin/python3 (needs numpy).
 
 import ctypes
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
 
-LIB = os.path.join(ROOT, "test", "unit", "libntkcore.so")
-
-NTK_OK = 0
-NTK_BAD_DEPTH = 1
-NTK_BAD_SIGMA_W = 2
-NTK_BAD_SIGMA_B = 3
-NTK_BAD_ACTIVATION = 4
-NTK_BAD_DIMENSION = 5
-NTK_NOT_FINITE = 6
-NTK_OVERFLOW = 7
-ACT = {"relu": 0, "erf": 1}
-
-
-class NtkParams(ctypes.Structure):
-    _fields_ = [("depth", ctypes.c_int),
-                ("activation", ctypes.c_int),
-                ("sigma_w", ctypes.c_double),
-                ("sigma_b", ctypes.c_double)]
-
-
-def load_lib():
-    if not os.path.exists(LIB):
-        subprocess.check_call(["make", "-s", "test/unit/libntkcore.so"], cwd=ROOT)
-    lib = ctypes.CDLL(LIB)
-    dp = ctypes.POINTER(ctypes.c_double)
-    lib.ntk_kernel_vectors.argtypes = [ctypes.POINTER(NtkParams), dp, dp, ctypes.c_int,
-                                       dp, dp, dp]
-    lib.ntk_kernel_vectors.restype = ctypes.c_int
-    lib.ntk_diag_len.argtypes = [ctypes.POINTER(NtkParams)]
-    lib.ntk_diag_len.restype = ctypes.c_size_t
-    return lib
+from ntkcore import (ACT, NTK_BAD_ACTIVATION, NTK_BAD_DEPTH,  # noqa: E402
+                     NTK_BAD_SIGMA_B, NTK_BAD_SIGMA_W, NTK_NOT_FINITE, NTK_OK,
+                     NTK_OVERFLOW, NtkParams, load_lib)
 
 
 class CKernel:

@@ -25,58 +25,15 @@ Run with /usr/bin/python3 (needs numpy).
 
 import ctypes
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-LIB = os.path.join(ROOT, "test", "unit", "libntkcore.so")
-
-NTK_OK = 0
-NTK_OVERFLOW = 7
-STATUS_NAMES = ["OK", "BAD_DEPTH", "BAD_SIGMA_W", "BAD_SIGMA_B", "BAD_ACTIVATION",
-                "BAD_DIMENSION", "NOT_FINITE", "OVERFLOW", "NOT_POSITIVE_DEFINITE",
-                "LAPACK_ERROR", "CANCELED"]
-ACT = {"relu": 0, "erf": 1}
-KIND = {"ntk": 0, "nngp": 1}
-
-
-class NtkParams(ctypes.Structure):
-    _fields_ = [("depth", ctypes.c_int),
-                ("activation", ctypes.c_int),
-                ("sigma_w", ctypes.c_double),
-                ("sigma_b", ctypes.c_double)]
-
-
-def load_lib():
-    subprocess.check_call(["make", "-s", "test/unit/libntkcore.so"], cwd=ROOT)
-    lib = ctypes.CDLL(LIB)
-    P = ctypes.POINTER(NtkParams)
-    dp = ctypes.POINTER(ctypes.c_double)
-    ci = ctypes.c_int
-    lib.ntk_diag_len.argtypes = [P]
-    lib.ntk_diag_len.restype = ctypes.c_size_t
-    lib.ntk_gram_work_len.argtypes = [P, ci]
-    lib.ntk_gram_work_len.restype = ctypes.c_size_t
-    lib.ntk_points_diag.argtypes = [P, dp, ci, ci, dp]
-    lib.ntk_points_diag.restype = ci
-    lib.ntk_gram_sym.argtypes = [P, ci, dp, ci, ci, dp, dp, dp, ctypes.c_void_p, ctypes.c_void_p]
-    lib.ntk_gram_sym.restype = ci
-    lib.ntk_gram_cross.argtypes = [P, ci, dp, ci, dp, dp, ci, dp, ci, dp,
-                                   ctypes.c_void_p, ctypes.c_void_p]
-    lib.ntk_gram_cross.restype = ci
-    lib.ntk_diag_transpose.argtypes = [P, dp, ci, dp, dp]
-    lib.ntk_diag_transpose.restype = None
-    lib.ntk_kernel_vectors.argtypes = [P, dp, dp, ci, dp, dp, dp]
-    lib.ntk_kernel_vectors.restype = ci
-    lib.ntk_recursion_force_portable.argtypes = [ci]
-    lib.ntk_recursion_force_portable.restype = None
-    lib.ntk_recursion_vectorized.argtypes = []
-    lib.ntk_recursion_vectorized.restype = ci
-    return lib
+sys.path.insert(0, HERE)
+from ntkcore import (ACT, KIND, NTK_OK, NTK_OVERFLOW, STATUS_NAMES,  # noqa: E402
+                     NtkParams, load_lib)
 
 
 def ptr(a):
