@@ -22,7 +22,7 @@
  *	  -s SEED           data seed (1)
  *	  -w WARMUP         untimed repetitions first (1)
  *
- * Threads: openblas_set_num_threads(threads) for BLAS/LAPACK and
+ * Threads: ntk_blas_set_threads(threads) for BLAS/LAPACK and
  * ntk_set_threads(threads) for the kernel recursion.
  *
  *-------------------------------------------------------------------------
@@ -234,7 +234,7 @@ main(int argc, char **argv)
 	if (n < 2 || d < 1 || reps < 1 || warmup < 0 || threads < 1 || ntk_params_check(&p) != NTK_OK)
 		usage();
 
-	openblas_set_num_threads(threads);
+	ntk_blas_set_threads(threads);
 	ntk_set_threads(threads);
 
 	len = ntk_diag_len(&p);

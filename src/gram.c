@@ -14,10 +14,15 @@
  *
  *-------------------------------------------------------------------------
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* dladdr, RTLD_NOLOAD */
+#endif
+
 #include "gram.h"
 #include "recursion.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
@@ -31,8 +36,7 @@
  * block and a dgemm below it, each threaded by OpenBLAS.  All dot products
  * first, then all of the recursion: 1.04x the time of one dsyrk, where
  * single-threaded dgemm panels per worker interleaved with the recursion
- * took 1.2x, and OpenBLAS's idle threads, which spin for a while after each
- * call, then compete with the recursion only once.
+ * took 1.2x.
  */
 #define NTK_DOT_BLOCK 1024
 
@@ -57,6 +61,66 @@ int
 ntk_get_threads(void)
 {
 	return gram_threads;
+}
+
+/*
+ * OpenBLAS's pthreads server keeps its idle threads spinning on sched_yield
+ * for ~2^28 cycles after each threaded call, so when the recursion's workers
+ * start right after a dgemm those threads take a share of the cores from
+ * them (sched_yield was 12% of a batch prediction's samples).  The library's
+ * exported blas_thread_shutdown_ ends them at once, and its next threaded
+ * call starts them again, as it does after a fork.  That restart does not
+ * cover openblas_set_num_threads raising the count while they are gone (it
+ * would create the new threads, then blas_thread_init all of them again), so
+ * every count goes through ntk_blas_set_threads, which restarts them first.
+ * Only for the pthreads build and only if its symbols are found: with any
+ * other BLAS both calls do what openblas_set_num_threads alone does.
+ */
+static struct
+{
+	int			resolved;
+	int			(*shutdown) (void);
+	int			(*init) (void);
+	int		   *count;			/* blas_num_threads */
+}			blas_server;
+
+static void
+ResolveBlasServer(void)
+{
+	Dl_info		info;
+	void	   *lib;
+
+	if (blas_server.resolved)
+		return;
+	blas_server.resolved = 1;
+	if (openblas_get_parallel() != 1 ||
+		dladdr((void *) openblas_set_num_threads, &info) == 0 ||
+		(lib = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD)) == NULL)
+		return;
+	blas_server.shutdown = (int (*) (void)) dlsym(lib, "blas_thread_shutdown_");
+	blas_server.init = (int (*) (void)) dlsym(lib, "blas_thread_init");
+	blas_server.count = (int *) dlsym(lib, "blas_num_threads");
+	if (!blas_server.shutdown || !blas_server.init || !blas_server.count)
+		blas_server.shutdown = NULL;
+	dlclose(lib);				/* RTLD_NOLOAD: only drops the reference just taken */
+}
+
+void
+ntk_blas_set_threads(int n)
+{
+	ResolveBlasServer();
+	if (blas_server.shutdown && n > *blas_server.count)
+		blas_server.init();
+	openblas_set_num_threads(n);
+}
+
+/* Lets OpenBLAS's idle threads go before the workers start (see above). */
+static void
+BlasRest(void)
+{
+	ResolveBlasServer();
+	if (blas_server.shutdown)
+		blas_server.shutdown();
 }
 
 size_t
@@ -241,7 +305,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	dot_share = d / (d + 60.0 * (p->depth + 1));
 
 	/* K[j:n, j:j+w] = X[j:n] X[j:j+w]^T, lower triangle only */
-	openblas_set_num_threads(nworkers);
+	ntk_blas_set_threads(nworkers);
 	for (jb = 0; jb < n; jb += NTK_DOT_BLOCK)
 	{
 		int			w = n - jb < NTK_DOT_BLOCK ? n - jb : NTK_DOT_BLOCK;
@@ -260,7 +324,9 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 			break;
 		}
 	}
-	openblas_set_num_threads(blas_threads);
+	ntk_blas_set_threads(blas_threads);
+	if (nworkers > 1)
+		BlasRest();
 
 	sp.p = p;
 	sp.kind = kind;
@@ -351,7 +417,10 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 		return NTK_BAD_DIMENSION;
 	/* workers make their own single-threaded BLAS calls (see ntk_gram_sym) */
 	if (gram_threads > 1)
-		openblas_set_num_threads(1);
+	{
+		ntk_blas_set_threads(1);
+		BlasRest();
+	}
 
 	cb.p = p;
 	cb.kind = kind;
@@ -382,7 +451,7 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 			break;
 	}
 	if (gram_threads > 1)
-		openblas_set_num_threads(blas_threads);
+		ntk_blas_set_threads(blas_threads);
 	return st;
 }
 

@@ -37,6 +37,8 @@ extern NtkStatus ntk_points_diag(const NtkParams *p, const double *X, int n,
 
 /* Threads the recursion may use (1 .. 64); process-wide. */
 extern void ntk_set_threads(int n);
+/* openblas_set_num_threads, also after idle BLAS threads were ended here */
+extern void ntk_blas_set_threads(int n);
 extern int	ntk_get_threads(void);
 
 /*

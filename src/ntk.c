@@ -104,7 +104,7 @@ SetThreads(int n)
 
 	if (n == current)
 		return;
-	openblas_set_num_threads(n);
+	ntk_blas_set_threads(n);
 	ntk_set_threads(n);
 	current = n;
 }
