@@ -69,12 +69,13 @@ ntk_get_threads(void)
  * start right after a dgemm those threads take a share of the cores from
  * them (sched_yield was 12% of a batch prediction's samples).  The library's
  * exported blas_thread_shutdown_ ends them at once, and its next threaded
- * call starts them again, as it does after a fork.  That restart does not
- * cover openblas_set_num_threads raising the count while they are gone (it
- * would create the new threads, then blas_thread_init all of them again), so
- * every count goes through ntk_blas_set_threads, which restarts them first.
- * Only for the pthreads build and only if its symbols are found: with any
- * other BLAS both calls do what openblas_set_num_threads alone does.
+ * call starts them again, as it does after a fork.  Older releases' lazy
+ * restart does not cover openblas_set_num_threads raising the count while
+ * the threads are gone (it creates the new ones, then the restart all of
+ * them again; 0.3.21 restarts first), so every count goes through
+ * ntk_blas_set_threads, which restarts them itself before raising.  Only
+ * for the pthreads build and only if its symbols are found: with any other
+ * BLAS both calls do what openblas_set_num_threads alone does.
  */
 static struct
 {

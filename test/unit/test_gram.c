@@ -24,6 +24,9 @@
 #include "recursion.h"
 #include "solve.h"
 
+#include <cblas.h>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <float.h>
 #include <lapacke.h>
 #include <math.h>
@@ -1198,6 +1201,107 @@ test_gram_progress(void)
 	free(work);
 }
 
+/* Threads of this process, or -1 without /proc. */
+static int
+process_threads(void)
+{
+	DIR		   *dir = opendir("/proc/self/task");
+	struct dirent *e;
+	int			count = 0;
+
+	if (dir == NULL)
+		return -1;
+	while ((e = readdir(dir)) != NULL)
+		if (e->d_name[0] != '.')
+			count++;
+	closedir(dir);
+	return count;
+}
+
+/*
+ * OpenBLAS's idle threads are ended before the recursion's workers start
+ * (src/gram.c); afterwards every thread count must still give exactly that
+ * many threads (none serving a slot of the pool twice) and the same Gram.
+ */
+static void
+test_blas_threads(void)
+{
+	int			n = 1100;
+	int			d = 5;
+	NtkParams	p = params(2, NTK_RELU, 1.0, 0.1);
+	size_t		len = ntk_diag_len(&p);
+	double	   *X = dalloc((size_t) n * d);
+	double	   *K2 = dalloc((size_t) n * n);
+	double	   *K4 = dalloc((size_t) n * n);
+	double	   *diag = dalloc((size_t) n * len);
+	double	   *work = dalloc(ntk_gram_work_len(&p, n));
+	double	   *A = dalloc(400 * 400);
+	double	   *C = dalloc(400 * 400);
+	int			saved = ntk_get_threads();
+	int			server = openblas_get_parallel() == 1 &&
+		dlsym(RTLD_DEFAULT, "blas_thread_shutdown_") != NULL;
+	int			t;
+	int			i;
+	char		msg[120];
+
+	if (process_threads() < 0)
+	{
+		check(1, "no /proc/self/task: BLAS thread checks skipped");
+		goto done;
+	}
+	fill_dyadic(X, n, d);
+	for (i = 0; i < 400 * 400; i++)
+		A[i] = (double) (i % 7);
+	check_status(ntk_points_diag(&p, X, n, d, diag), NTK_OK, "blas threads: diag");
+
+	ntk_set_threads(2);
+	ntk_blas_set_threads(2);
+	check_status(ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K2, NULL, NULL),
+				 NTK_OK, "blas threads: gram, 2 threads");
+	snprintf(msg, sizeof msg, "blas threads: %d threads after a 2-thread Gram", process_threads());
+	check(!server || process_threads() == 1, msg);
+
+	/* up to 4 after the pool was ended; 5 after going down to 3 */
+	for (t = 4; t <= 5; t++)
+	{
+		int			differ = 0;
+		int			j;
+
+		ntk_blas_set_threads(t);
+		if (t == 5)
+		{
+			ntk_blas_set_threads(3);
+			ntk_blas_set_threads(5);
+		}
+		/* large enough for OpenBLAS to use every thread */
+		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, 400, 400, 400, 1.0,
+					A, 400, A, 400, 0.0, C, 400);
+		snprintf(msg, sizeof msg, "blas threads: %d threads after a dgemm on %d",
+				 process_threads(), t);
+		check(!server || process_threads() == t, msg);
+
+		ntk_set_threads(t);
+		check_status(ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K4, NULL, NULL),
+					 NTK_OK, "blas threads: gram");
+		/* the lower triangle, bit for bit: no result depends on the threads */
+		for (j = 0; j < n; j++)
+			differ |= memcmp(K2 + j + (size_t) j * n, K4 + j + (size_t) j * n,
+							 (size_t) (n - j) * sizeof(double)) != 0;
+		snprintf(msg, sizeof msg, "blas threads: Gram on %d threads equals the 2-thread one", t);
+		check(!differ, msg);
+	}
+	ntk_blas_set_threads(2);
+	ntk_set_threads(saved);
+done:
+	free(X);
+	free(K2);
+	free(K4);
+	free(diag);
+	free(work);
+	free(A);
+	free(C);
+}
+
 /*
  * Regression inputs found by fuzzing (fuzz/README.md) and by this file.
  */
@@ -1329,6 +1433,7 @@ main(void)
 	test_threads();
 	test_cholesky();
 	test_gram_progress();
+	test_blas_threads();
 	test_regressions();
 
 	printf("%d passed, %d failed\n", n_passed, n_failed);
