@@ -57,6 +57,7 @@ typedef struct FitState
 	int			k;				/* outputs per row (regression) */
 	int64		n;
 	int64		cap;
+	NtkGrowable *xbuf;			/* holds X */
 	double	   *X;				/* cap x d, row-major */
 	double	   *Y;				/* cap x k, row-major (regression) */
 	int		   *labels;			/* cap (classification) */
@@ -251,9 +252,11 @@ Grow(FitState *st)
 	if (newcap > INT_MAX)
 		newcap = INT_MAX;
 
-	if (st->X == NULL)
+	if (st->xbuf == NULL)
+		st->xbuf = ntk_growable_create(st->ctx);
+	st->X = ntk_growable_resize(st->xbuf, (size_t) newcap * st->d * sizeof(double));
+	if (st->cap == 0)
 	{
-		st->X = ntk_alloc_huge(st->ctx, (size_t) newcap * st->d * sizeof(double));
 		if (st->target == TARGET_LABEL)
 			st->labels = MemoryContextAllocHuge(st->ctx, (size_t) newcap * sizeof(int));
 		else
@@ -261,8 +264,6 @@ Grow(FitState *st)
 	}
 	else
 	{
-		st->X = repalloc_huge(st->X, (size_t) newcap * st->d * sizeof(double));
-		ntk_advise_huge(st->X, (size_t) newcap * st->d * sizeof(double));
 		if (st->target == TARGET_LABEL)
 			st->labels = repalloc_huge(st->labels, (size_t) newcap * sizeof(int));
 		else

@@ -10,6 +10,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/memnodes.h"
 #include "utils/guc.h"
 
 #include "gram.h"
@@ -94,6 +95,69 @@ ntk_alloc_huge(MemoryContext cxt, size_t size)
 
 	ntk_advise_huge(ptr, size);
 	return ptr;
+}
+
+struct NtkGrowable
+{
+	MemoryContextCallback cb;
+	MemoryContext cxt;
+	void	   *addr;			/* NULL until the first resize */
+	size_t		size;			/* mapped bytes, a multiple of the page size */
+};
+
+static void
+GrowableRelease(void *arg)
+{
+	NtkGrowable *g = (NtkGrowable *) arg;
+
+	if (g->addr != NULL)
+		(void) munmap(g->addr, g->size);
+	g->addr = NULL;
+	g->size = 0;
+}
+
+NtkGrowable *
+ntk_growable_create(MemoryContext cxt)
+{
+	NtkGrowable *g = MemoryContextAllocZero(cxt, sizeof(NtkGrowable));
+
+	g->cxt = cxt;
+	g->cb.func = GrowableRelease;
+	g->cb.arg = g;
+	MemoryContextRegisterResetCallback(cxt, &g->cb);
+	return g;
+}
+
+void *
+ntk_growable_resize(NtkGrowable *g, size_t size)
+{
+	long		page_size = sysconf(_SC_PAGESIZE);
+	size_t		want;
+	void	   *addr;
+
+	if (page_size <= 0)
+		page_size = 4096;
+	if (size == 0 || size > SIZE_MAX - (size_t) page_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("invalid memory alloc request size %zu", size)));
+	want = TYPEALIGN((size_t) page_size, size);
+	if (want == g->size)
+		return g->addr;
+	if (g->addr == NULL)
+		addr = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	else
+		addr = mremap(g->addr, g->size, want, MREMAP_MAYMOVE);
+	if (addr == MAP_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed on request of size %zu in memory context \"%s\".",
+						   size, g->cxt->name)));
+	g->addr = addr;
+	g->size = want;
+	ntk_advise_huge(addr, want);
+	return addr;
 }
 
 /* Sets the BLAS and recursion thread counts, skipping calls that change nothing. */
