@@ -85,25 +85,34 @@ static struct
 	int		   *count;			/* blas_num_threads */
 }			blas_server;
 
+/* Whether addr lies in the shared object loaded at base. */
+static int
+InObject(void *addr, void *base)
+{
+	Dl_info		info;
+
+	return addr != NULL && dladdr(addr, &info) != 0 && info.dli_fbase == base;
+}
+
 static void
 ResolveBlasServer(void)
 {
-	Dl_info		info;
-	void	   *lib;
+	Dl_info		blas;
 
 	if (blas_server.resolved)
 		return;
 	blas_server.resolved = 1;
 	if (openblas_get_parallel() != 1 ||
-		dladdr((void *) openblas_set_num_threads, &info) == 0 ||
-		(lib = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD)) == NULL)
+		dladdr((void *) openblas_set_num_threads, &blas) == 0)
 		return;
-	blas_server.shutdown = (int (*) (void)) dlsym(lib, "blas_thread_shutdown_");
-	blas_server.init = (int (*) (void)) dlsym(lib, "blas_thread_init");
-	blas_server.count = (int *) dlsym(lib, "blas_num_threads");
-	if (!blas_server.shutdown || !blas_server.init || !blas_server.count)
+	/* by global lookup (no dlopen, which allocates), from that same library */
+	blas_server.shutdown = (int (*) (void)) dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+	blas_server.init = (int (*) (void)) dlsym(RTLD_DEFAULT, "blas_thread_init");
+	blas_server.count = (int *) dlsym(RTLD_DEFAULT, "blas_num_threads");
+	if (!InObject((void *) blas_server.shutdown, blas.dli_fbase) ||
+		!InObject((void *) blas_server.init, blas.dli_fbase) ||
+		!InObject((void *) blas_server.count, blas.dli_fbase))
 		blas_server.shutdown = NULL;
-	dlclose(lib);				/* RTLD_NOLOAD: only drops the reference just taken */
 }
 
 void
