@@ -66,7 +66,7 @@ def parse_args():
     quick = {"fit_n": 2000, "fit_d": 784, "pred_n": 2000, "pred_d": 784,
              "batch_rows": 500, "scalar_rows": 50, "pgbench_seconds": 3, "reps": 3}
     full = {"fit_n": 8000, "fit_d": 784, "pred_n": 6000, "pred_d": 784,
-            "batch_rows": 2000, "scalar_rows": 200, "pgbench_seconds": 10, "reps": 3}
+            "batch_rows": 2000, "scalar_rows": 200, "pgbench_seconds": 10, "reps": 5}
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -253,6 +253,7 @@ def bench_fit(cur, rng, rows):
         fs_all.append(float(metrics.get("fit_seconds", float("nan"))))
     t_db = statistics.median(t_all)
     res["db"] = t_db
+    res["db_min"] = min(t_all)
     res["db_fit_seconds"] = statistics.median(fs_all)
 
     # the floor through scipy's BLAS/LAPACK wrappers (numpy's OpenBLAS)
@@ -327,6 +328,8 @@ def bench_fit(cur, rng, rows):
     rows.append(("fit", "  of which metrics.fit_seconds (rows in..solved)", res["db_fit_seconds"],
                  res["db_fit_seconds"] / res["floor"], "floor"))
     rows.append(("fit", "  rest: storing the model, returning", t_db - res["db_fit_seconds"], None, None))
+    rows.append(("fit", f"in-db: fastest of the {ARGS.reps} fits", res["db_min"],
+                 res["db_min"] / res["floor"], "floor"))
     if py:
         rows.append(("fit", "python: fetch rows (psycopg2) to numpy", py["fetch"], py["fetch"] / t_db, "in-db fit"))
         rows.append(("fit", "python: NTK Gram (numpy, textbook)", py["gram"], py["gram"] / t_db, "in-db fit"))
