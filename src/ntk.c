@@ -147,7 +147,19 @@ ntk_growable_resize(NtkGrowable *g, size_t size)
 	if (g->addr == NULL)
 		addr = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	else
+	{
+#ifdef MREMAP_MAYMOVE
 		addr = mremap(g->addr, g->size, want, MREMAP_MAYMOVE);
+#else
+		/* no mremap (not Linux): a new mapping and one copy */
+		addr = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (addr != MAP_FAILED)
+		{
+			memcpy(addr, g->addr, Min(g->size, want));
+			(void) munmap(g->addr, g->size);
+		}
+#endif
+	}
 	if (addr == MAP_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
