@@ -699,6 +699,51 @@ def test_model_columns(cur, rng):
     cur.execute("SELECT ntk_drop_model('cols'), ntk_drop_model('cols_default')")
 
 
+def backend_vm_kb(cur):
+    """The backend's mapped memory (VmSize, kB), or None if its /proc is not readable."""
+    cur.execute("SELECT pg_backend_pid()")
+    try:
+        with open("/proc/%d/status" % cur.fetchone()[0]) as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def test_rows_released(cur, rng):
+    """The training rows' buffer (a mapping of its own) is released after every fit,
+    failed or canceled ones included: mapped memory does not grow from fit to fit."""
+    n, d = 3000, 300        # 7.2 MB of rows, in a buffer doubled to 4096 rows (9.8 MB)
+    X, Y = make_data(rng, n, d)
+    load_table(cur, "trr", X, Y)
+    if backend_vm_kb(cur) is None:
+        check(True, "rows released: the backend's /proc is not readable here, skipped")
+        return
+    bad = "SELECT ntk_fit('rel', x, y, '{\"t\": 1, \"ridge\": \"auto\"}') FROM trr"
+    sizes = []
+    for i in range(6):
+        try:
+            if i % 2 == 0:      # fails in the final function, after every row was read
+                cur.execute(bad)
+            else:               # canceled while the rows are read (or later)
+                cur.execute("SET statement_timeout = '15ms'")
+                cur.execute("SELECT ntk_fit('rel', x, y) FROM trr")
+            check(False, "rows released: fit %d must fail" % i)
+        except psycopg2.Error as e:
+            check(e.pgcode in ("0A000", "57014"), "rows released: fit %d fails cleanly (%s)" % (i, e.pgcode))
+        cur.execute("RESET statement_timeout")
+        fit(cur, "rel", "trr", {"depth": 1})
+        sizes.append(backend_vm_kb(cur))
+    growth = sizes[-1] - sizes[0]
+    check(growth < 8 * 1024,
+          "rows released: mapped memory grew by %d kB over 5 failed and 5 good fits "
+          "(a leaked rows buffer is ~10 MB each): %s" % (growth, sizes))
+    check(count_models(cur, "rel") == 1, "rows released: one model stored")
+    cur.execute("SELECT ntk_drop_model('rel')")
+
+
 def met_of(cur, name):
     cur.execute("SELECT metrics FROM ntk_models WHERE name = %s", (name,))
     return cur.fetchone()[0]
@@ -720,6 +765,7 @@ def main():
         test_replace(conn, cur, rng)
         test_no_rows(cur, rng)
         test_model_columns(cur, rng)
+        test_rows_released(cur, rng)
         cur.execute("SELECT string_agg(name, ', ' ORDER BY name) FROM ntk_models")
         left = cur.fetchone()[0]
         check(left is None, "every test model was dropped: ntk_models is empty (left: %s)" % left)
