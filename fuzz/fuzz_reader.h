@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct Reader
 {
@@ -27,6 +28,20 @@ get_u8(Reader *r)
 		return 0;
 	r->n--;
 	return *r->p++;
+}
+
+/* The next 8 bytes as the bits of a double: any NaN payload, subnormal, Inf. */
+static inline double
+get_f64_bits(Reader *r)
+{
+	uint8_t		b[8];
+	double		v;
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = get_u8(r);
+	memcpy(&v, b, sizeof v);
+	return v;
 }
 
 #endif							/* NTK_FUZZ_READER_H */

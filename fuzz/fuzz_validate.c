@@ -109,16 +109,7 @@ get_double(Reader *r)
 		case 3:
 			return specials[get_u8(r) % (sizeof specials / sizeof specials[0])];
 		case 4:
-			{
-				uint8_t		b[8];
-				double		v;
-				int			i;
-
-				for (i = 0; i < 8; i++)
-					b[i] = get_u8(r);
-				memcpy(&v, b, sizeof v);
-				return v;
-			}
+			return get_f64_bits(r);
 		case 5:
 			return (int16_t) (get_u8(r) | (get_u8(r) << 8));
 		case 6:

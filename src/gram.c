@@ -15,7 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE				/* dladdr, RTLD_NOLOAD */
+#define _GNU_SOURCE				/* dladdr, RTLD_DEFAULT */
 #endif
 
 #include "gram.h"

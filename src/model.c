@@ -47,7 +47,8 @@
  * mappings and paid a page fault per 4 kB (storing an n = 8000, d = 784
  * model took 1.2 s, most of it in page faults); 1 MB chunks still did, as
  * glibc maps and unmaps blocks that size; 64 kB blocks come from its heap
- * and are reused (storing 0.65-1.0 s -> 0.42-0.56 s, and loading no slower).
+ * and are reused (storing 0.55-0.58 s -> 0.26-0.29 s, medians of 7, and
+ * loading no slower).
  */
 #define NTK_CHUNK_DOUBLES ((size_t) 8 * 1024)
 
