@@ -244,17 +244,21 @@ def bench_fit(cur, rng, rows):
     # starting OpenBLAS and mapping its buffers
     log(f"fit: in-db ntk_fit, 1 untimed + {ARGS.reps} (n={n}, d={d}, depth={depth}, threads={th})")
     fit()
-    t_all, fs_all = [], []
+    t_all, fs_all, phases = [], [], {}
     for _ in range(ARGS.reps):
         t0 = now()
         fit()
         t_all.append(now() - t0)
         metrics = sql1(cur, "SELECT metrics FROM ntk_models WHERE name = 'bench_fit'")
         fs_all.append(float(metrics.get("fit_seconds", float("nan"))))
+        for k, v in metrics.get("phase_seconds", {}).items():
+            phases.setdefault(k, []).append(float(v))
     t_db = statistics.median(t_all)
     res["db"] = t_db
     res["db_min"] = min(t_all)
     res["db_fit_seconds"] = statistics.median(fs_all)
+    # the fit's own account of its phases (metrics.phase_seconds), medians
+    res["db_phases"] = {k: statistics.median(v) for k, v in phases.items()}
 
     # the floor through scipy's BLAS/LAPACK wrappers (numpy's OpenBLAS)
     log("fit: floor dsyrk + dpotrf (scipy.linalg.blas / lapack)")
@@ -327,6 +331,13 @@ def bench_fit(cur, rng, rows):
     rows.append(("fit", "in-db: SELECT ntk_fit(...) FROM t", t_db, t_db / res["floor"], "floor"))
     rows.append(("fit", "  of which metrics.fit_seconds (rows in..solved)", res["db_fit_seconds"],
                  res["db_fit_seconds"] / res["floor"], "floor"))
+    ph = res["db_phases"]
+    for key, what, floor, vs in (("read", "reading the rows (first row to final function)", None, None),
+                                 ("gram", "kernel matrix (Gram + recursion)", t_syrk, "dsyrk"),
+                                 ("cholesky", "Cholesky", t_potrf, "dpotrf"),
+                                 ("solve", "solve (2 triangular solves)", None, None)):
+        if key in ph:
+            rows.append(("fit", f"    {what}", ph[key], ph[key] / floor if floor else None, vs))
     rows.append(("fit", "  rest: storing the model, returning", t_db - res["db_fit_seconds"], None, None))
     rows.append(("fit", f"in-db: fastest of the {ARGS.reps} fits", res["db_min"],
                  res["db_min"] / res["floor"], "floor"))

@@ -95,6 +95,7 @@ SELECT name, owner = current_user AS owned, created_at <= now() AS created, task
 FROM ntk_models WHERE name = 'reg';
 SELECT options FROM ntk_models WHERE name = 'reg';
 SELECT array_agg(k ORDER BY k) AS metric_keys FROM ntk_models, jsonb_object_keys(metrics) AS k WHERE name = 'reg';
+SELECT array_agg(k ORDER BY k) AS phase_keys FROM ntk_models, jsonb_object_keys(metrics->'phase_seconds') AS k WHERE name = 'reg';
 SELECT metrics->'n_rows' AS n_rows, metrics->'n_skipped' AS n_skipped,
        (metrics->>'train_rmse')::float8 BETWEEN 1e-6 AND 1e-2 AS train_rmse_small,
        (metrics->>'fit_seconds')::float8 >= 0 AS fit_seconds,

@@ -757,6 +757,11 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	double	   *P;
 	const double *factor = NULL;
 	const char *factor_kind = NULL;
+	double		t_read;
+	double		t_select = 0.0;
+	double		t_gram;
+	double		t_factor;
+	double		t_solve;
 	int			n;
 	int64		id;
 	size_t		i;
@@ -778,6 +783,7 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	pr.phase = "preparing";
 	pr.last_notice = 0.0;
 	pr.start = st->start;
+	t_read = Elapsed(&pr);
 
 	PrepareData(st, &fd);
 	n = fd.n;
@@ -786,10 +792,17 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 					 n, st->n_skipped);
 
 	if (ntk_options_searching(opts))
+	{
+		t_select = Elapsed(&pr);
 		SelectModel(st, &fd, &pr, &metrics);
+		t_select = Elapsed(&pr) - t_select;
+	}
 
 	pr.phase = "building the kernel matrix";
+	t_gram = Elapsed(&pr);
 	K = BuildGram(st, &opts->params, opts->kind, &pr, &mean_diag);
+	t_gram = Elapsed(&pr) - t_gram;
+	t_factor = Elapsed(&pr);
 	lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * mean_diag;
 	ntk_add_diagonal(K, n, lambda);
 
@@ -804,6 +817,8 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 		(void) ReportProgress(&pr, 0.0);
 		ntk_status_error(ntk_eigh(K, n, w), "ntk_fit");
 		CHECK_FOR_INTERRUPTS();
+		t_factor = Elapsed(&pr) - t_factor;
+		t_solve = Elapsed(&pr);
 		ntk_finite_time(K, w, n, s, fd.Y, fd.k, alpha, P,
 						MemoryContextAllocHuge(CurrentMemoryContext,
 											   (size_t) n * fd.k * sizeof(double)));
@@ -842,6 +857,8 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 							 mean_diag) :
 					 errhint("Raise the \"ridge\" option, for example to 1e-4, or remove duplicate rows.")));
 		ntk_status_error(status, "ntk_fit");
+		t_factor = Elapsed(&pr) - t_factor;
+		t_solve = Elapsed(&pr);
 		memcpy(alpha, fd.Y, (size_t) n * fd.k * sizeof(double));
 		ntk_cholesky_solve(K, n, alpha, fd.k);
 		/* training predictions for free: K alpha = Y - lambda alpha */
@@ -859,11 +876,17 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 		}
 	}
 
+	t_solve = Elapsed(&pr) - t_solve;
 	CheckSolution(st->name, alpha, P, (size_t) n * fd.k, mean_diag, lambda);
 	TrainingError(&fd, P, &metrics);
 	appendStringInfo(&metrics, ", \"ridge_absolute_value\": %s, \"mean_diag\": %s, "
+					 "\"phase_seconds\": {\"read\": %.3f",
+					 float8out_internal(lambda), float8out_internal(mean_diag), t_read);
+	if (ntk_options_searching(opts))
+		appendStringInfo(&metrics, ", \"select\": %.3f", t_select);
+	appendStringInfo(&metrics, ", \"gram\": %.3f, \"%s\": %.3f, \"solve\": %.3f}, "
 					 "\"fit_seconds\": %.3f}",
-					 float8out_internal(lambda), float8out_internal(mean_diag),
+					 t_gram, opts->has_t ? "eigh" : "cholesky", t_factor, t_solve,
 					 Elapsed(&pr));
 
 	pr.phase = "storing";

@@ -696,7 +696,21 @@ def test_model_columns(cur, rng):
                 "model columns: metrics mean_diag = mean of the NTK diagonal", category="metrics")
     check_close(met_of(cur, "cols_default")["ridge_absolute_value"], 1e-6 * float(np.mean(Kd)),
                 "model columns: relative ridge = 1e-6 * mean(diag K)", category="metrics")
-    cur.execute("SELECT ntk_drop_model('cols'), ntk_drop_model('cols_default')")
+    # where the fit's time went: one entry per phase, within fit_seconds
+    for name, opts, keys in (("cols_default", None, ["cholesky", "gram", "read", "solve"]),
+                             ("cols_select", {"ridge": [1e-3, 1e-1], "depth": [1, 2]},
+                              ["cholesky", "gram", "read", "select", "solve"]),
+                             ("cols_t", {"t": 10}, ["eigh", "gram", "read", "solve"])):
+        if opts is not None:
+            fit(cur, name, "trm", opts)
+        met = met_of(cur, name)
+        ph = met.get("phase_seconds", {})
+        check(sorted(ph) == keys and all(v >= 0 for v in ph.values()) and
+              sum(ph.values()) <= met["fit_seconds"] + 0.003,
+              "model columns: metrics.phase_seconds %s within fit_seconds %s (%s)"
+              % (json.dumps(ph), met["fit_seconds"], json.dumps(opts)))
+    cur.execute("SELECT ntk_drop_model('cols'), ntk_drop_model('cols_default'), "
+                "ntk_drop_model('cols_select'), ntk_drop_model('cols_t')")
 
 
 def backend_vm_kb(cur):
