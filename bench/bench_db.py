@@ -260,6 +260,25 @@ def bench_fit(cur, rng, rows):
     # the fit's own account of its phases (metrics.phase_seconds), medians
     res["db_phases"] = {k: statistics.median(v) for k, v in phases.items()}
 
+    # PostgreSQL's own cost of storing the model: the fit's chunks copied by
+    # INSERT ... SELECT into a table like ntk_model_data, the previous copy
+    # deleted in the same transaction, as a refit replaces a model
+    log(f"fit: PostgreSQL storing the same model data, 1 untimed + {ARGS.reps}")
+    cur.execute("SELECT m.id, (SELECT sum(length(data)) FROM ntk_model_data WHERE model_id = m.id) "
+                "FROM ntk_models m WHERE name = 'bench_fit'")
+    mid, mbytes = cur.fetchone()
+    cur.execute("DROP TABLE IF EXISTS bench_store")
+    cur.execute("CREATE TABLE bench_store (LIKE ntk_model_data INCLUDING STORAGE INCLUDING INDEXES)")
+
+    def store():
+        cur.execute("BEGIN; DELETE FROM bench_store; INSERT INTO bench_store "
+                    "SELECT model_id, part, chunk, data FROM ntk_model_data WHERE model_id = %s; COMMIT",
+                    (mid,))
+    store()
+    res["store"], _, _ = timed(store, ARGS.reps)
+    res["store_mb"] = mbytes / 1048576.0
+    cur.execute("DROP TABLE bench_store")
+
     # the floor through scipy's BLAS/LAPACK wrappers (numpy's OpenBLAS)
     log("fit: floor dsyrk + dpotrf (scipy.linalg.blas / lapack)")
     A = X.T  # d x n, Fortran-contiguous: dsyrk trans=1 gives X X^T without a copy
@@ -339,6 +358,10 @@ def bench_fit(cur, rng, rows):
         if key in ph:
             rows.append(("fit", f"    {what}", ph[key], ph[key] / floor if floor else None, vs))
     rows.append(("fit", "  rest: storing the model, returning", t_db - res["db_fit_seconds"], None, None))
+    rows.append(("fit", f"PostgreSQL alone: INSERT ... SELECT of the model's {res['store_mb']:.0f} MB",
+                 res["store"], None, None))
+    rows.append(("fit", "in-db fit vs floor + PostgreSQL alone storing",
+                 t_db, t_db / (res["floor"] + res["store"]), "floor + store"))
     rows.append(("fit", f"in-db: fastest of the {ARGS.reps} fits", res["db_min"],
                  res["db_min"] / res["floor"], "floor"))
     if py:
@@ -487,6 +510,7 @@ def main():
     f = results["fit"]
     print("\n  RATIOS")
     print(f"    in-db fit / floor (dsyrk + dpotrf)          {f['db'] / f['floor']:8.2f}")
+    print(f"    in-db fit / (floor + PostgreSQL storing)    {f['db'] / (f['floor'] + f['store']):8.2f}")
     if f["py"]:
         print(f"    Python path total / in-db fit               {f['py']['total'] / f['db']:8.2f}")
         print(f"    Python compute only / in-db fit             {f['py']['compute'] / f['db']:8.2f}")
