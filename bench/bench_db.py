@@ -353,7 +353,8 @@ def bench_fit(cur, rng, rows):
     ph = res["db_phases"]
     for key, what, floor, vs in (("read", "reading the rows (first row to final function)", None, None),
                                  ("gram", "kernel matrix (Gram + recursion)", t_syrk, "dsyrk"),
-                                 ("cholesky", "Cholesky", t_potrf, "dpotrf"),
+                                 ("cholesky", "Cholesky (the inputs stored meanwhile)", t_potrf, "dpotrf"),
+                                 ("store_inputs", "  of which the backend storing the inputs", None, None),
                                  ("solve", "solve (2 triangular solves)", None, None)):
         if key in ph:
             rows.append(("fit", f"    {what}", ph[key], ph[key] / floor if floor else None, vs))

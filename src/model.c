@@ -178,8 +178,23 @@ StorePart(SPIPlanPtr plan, int64 id, const char *part, const double *v,
 	}
 }
 
+/* The chunk insert, with a generic plan: a custom one would copy each chunk into a Const. */
+static SPIPlanPtr
+PrepareChunkInsert(const char *schema)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, BYTEAOID};
+	char	   *sql = psprintf("INSERT INTO %s.ntk_model_data (model_id, part, chunk, data) "
+							   "VALUES ($1, $2, $3, $4)", schema);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare model data insert: %s",
+			 SPI_result_code_string(SPI_result));
+	return plan;
+}
+
 int64
-ntk_model_store(const NtkModelData *md)
+ntk_model_store_begin(const NtkModelData *md)
 {
 	StringInfoData sql;
 	StringInfoData opts;
@@ -188,8 +203,7 @@ ntk_model_store(const NtkModelData *md)
 	TEXTARRAYOID, TEXTOID};
 	Datum		values[13];
 	char		nulls[13];
-	Oid			dargtypes[4] = {INT8OID, TEXTOID, INT4OID, BYTEAOID};
-	SPIPlanPtr	plan;
+	Oid			dargtypes[1] = {INT8OID};
 	int64		id;
 	bool		isnull;
 	int			rc;
@@ -287,16 +301,20 @@ ntk_model_store(const NtkModelData *md)
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "could not replace model data: %s", SPI_result_code_string(rc));
 
-	resetStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "INSERT INTO %s.ntk_model_data (model_id, part, chunk, data) "
-					 "VALUES ($1, $2, $3, $4)", schema);
-	/* a generic plan: a custom one would copy each chunk into a Const */
-	plan = SPI_prepare_cursor(sql.data, 4, dargtypes, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare model data insert: %s",
-			 SPI_result_code_string(SPI_result));
-	StorePart(plan, id, "x", md->X, (size_t) md->n * md->d);
+	StorePart(PrepareChunkInsert(schema), id, "x", md->X, (size_t) md->n * md->d);
+	SPI_finish();
+	return id;
+}
+
+void
+ntk_model_store_finish(int64 id, const NtkModelData *md, bool set_metrics)
+{
+	const char *schema = ntk_schema();
+	SPIPlanPtr	plan;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = PrepareChunkInsert(schema);
 	StorePart(plan, id, "alpha", md->alpha, (size_t) md->n * md->k);
 	if (md->mean)
 	{
@@ -305,7 +323,30 @@ ntk_model_store(const NtkModelData *md)
 	}
 	if (md->factor)
 		StorePart(plan, id, md->factor_kind, md->factor, (size_t) md->n * md->n);
+	if (set_metrics)
+	{
+		Oid			argtypes[2] = {TEXTOID, INT8OID};
+		Datum		values[2];
+		int			rc;
+
+		values[0] = CStringGetTextDatum(md->metrics_json);
+		values[1] = Int64GetDatum(id);
+		rc = SPI_execute_with_args(psprintf("UPDATE %s.ntk_models SET metrics = $1::jsonb "
+											"WHERE id = $2", schema),
+								   2, argtypes, values, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+			elog(ERROR, "could not store the metrics of model %lld: %s",
+				 (long long) id, SPI_result_code_string(rc));
+	}
 	SPI_finish();
+}
+
+int64
+ntk_model_store(const NtkModelData *md)
+{
+	int64		id = ntk_model_store_begin(md);
+
+	ntk_model_store_finish(id, md, false);
 	return id;
 }
 

@@ -109,6 +109,17 @@ typedef struct NtkModelData
 /* Stores a model, replacing one of the same name; returns the new id. */
 extern int64 ntk_model_store(const NtkModelData *md);
 
+/*
+ * The same in two steps, for a fit that stores its training inputs while it
+ * factorizes: _begin writes the ntk_models row (with md->metrics_json) and
+ * the inputs md->X, replacing a model of the same name, and returns the new
+ * id; _finish writes the rest of md and, if set_metrics, md->metrics_json
+ * over the first.  Both run in the caller's transaction, so an error between
+ * them leaves nothing stored.
+ */
+extern int64 ntk_model_store_begin(const NtkModelData *md);
+extern void ntk_model_store_finish(int64 id, const NtkModelData *md, bool set_metrics);
+
 /* Drops a model; false if none visible under that name. */
 extern bool ntk_model_drop(const char *name);
 

@@ -758,6 +758,66 @@ def test_rows_released(cur, rng):
     cur.execute("SELECT ntk_drop_model('rel')")
 
 
+def test_overlap(cur, rng):
+    """n >= 1024 on 2 threads: the inputs are stored while a worker factorizes."""
+    n, d = 1100, 6
+    X, Y = make_data(rng, n, d)
+    Xte = rng.standard_normal((40, d))
+    load_table(cur, "tro", X, Y)
+    load_table(cur, "teo", Xte)
+    cur.execute("SET ntk.threads = 2")
+    o = {"ridge": 1e-4, "variance": True}
+    mid = fit(cur, "ovl", "tro", o)
+    met = met_of(cur, "ovl")
+    check("store_inputs" in met.get("phase_seconds", {}) and met.get("n_rows") == n,
+          "overlap: the inputs were stored during the factorization, metrics complete (%s)"
+          % json.dumps(met.get("phase_seconds")))
+    p1 = predict(cur, "ovl", "teo")
+    check_close(p1, ntk_ref.krr_fit_predict(X, Y, Xte, **ref_opts(o)),
+                "overlap: predictions vs numpy", category="paths")
+    cur.execute("SELECT part, count(*), sum(length(data)) FROM ntk_model_data "
+                "WHERE model_id = %s GROUP BY part ORDER BY part", (mid,))
+    parts = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+    check(parts.get("x", (0, 0))[1] == 8 * n * d and parts.get("alpha", (0, 0))[1] == 8 * n and
+          parts.get("chol", (0, 0))[1] == 8 * n * n,
+          "overlap: every part stored in full: %s" % sorted(parts))
+    v1 = predict(cur, "ovl", "teo", "ntk_predict_var")
+    # the same fit again: the same model, bit for bit
+    mid2 = fit(cur, "ovl", "tro", o)
+    check(mid2 != mid and predict(cur, "ovl", "teo") == p1 and
+          predict(cur, "ovl", "teo", "ntk_predict_var") == v1,
+          "overlap: refitting the same rows gives the same predictions and variances, bit for bit")
+    # a factorization that fails after the inputs were stored keeps the old model
+    cur.execute("DROP TABLE IF EXISTS trdup")
+    cur.execute("CREATE TABLE trdup AS SELECT id, x, y FROM tro UNION ALL "
+                "SELECT id + %s, x, y FROM tro WHERE id <= 200", (n,))
+    try:
+        fit(cur, "ovl", "trdup", {"ridge": 0, "ridge_absolute": True})
+        check(False, "overlap: duplicate rows without ridge fail")
+    except psycopg2.Error as e:
+        check(e.pgcode == "22000" and "not positive definite" in e.pgerror,
+              "overlap: duplicate rows without ridge fail with 22000: %s" % e.pgerror.strip())
+    cur.execute("SELECT id FROM ntk_models WHERE name = 'ovl'")
+    check(cur.fetchone()[0] == mid2 and predict(cur, "ovl", "teo") == p1,
+          "overlap: the failed refit left the model as it was")
+    cur.execute("SELECT count(*) FROM ntk_model_data d WHERE NOT EXISTS "
+                "(SELECT 1 FROM ntk_models m WHERE m.id = d.model_id)")
+    check(cur.fetchone()[0] == 0, "overlap: no chunks of the failed refit remain")
+    # canceled while storing or factorizing: nothing of it remains, the session works
+    for ms in (5, 20, 60):
+        try:
+            cur.execute("SET statement_timeout = '%dms'" % ms)
+            fit(cur, "ovl_cancel", "tro", o)
+        except psycopg2.Error:
+            pass
+        finally:
+            cur.execute("RESET statement_timeout")
+    check(count_models(cur, "ovl_cancel") in (0, 1) and predict(cur, "ovl", "teo") == p1,
+          "overlap: canceled fits leave the session working")
+    cur.execute("SELECT ntk_drop_model('ovl'), ntk_drop_model('ovl_cancel')")
+    cur.execute("RESET ntk.threads")
+
+
 def met_of(cur, name):
     cur.execute("SELECT metrics FROM ntk_models WHERE name = %s", (name,))
     return cur.fetchone()[0]
@@ -780,6 +840,7 @@ def main():
         test_no_rows(cur, rng)
         test_model_columns(cur, rng)
         test_rows_released(cur, rng)
+        test_overlap(cur, rng)
         cur.execute("SELECT string_agg(name, ', ' ORDER BY name) FROM ntk_models")
         left = cur.fetchone()[0]
         check(left is None, "every test model was dropped: ntk_models is empty (left: %s)" % left)

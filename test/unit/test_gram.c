@@ -1302,6 +1302,79 @@ done:
 	free(C);
 }
 
+/* Progress callback that raises the BLAS threads to *arg on its first call. */
+static int
+raise_threads_fn(void *arg, double fraction)
+{
+	int		   *threads = (int *) arg;
+
+	(void) fraction;
+	if (*threads > 0)
+	{
+		ntk_blas_set_threads(*threads);
+		*threads = 0;
+	}
+	return 0;
+}
+
+/*
+ * A factorization whose BLAS thread count goes up between panels (as in the
+ * fit, which starts on one thread fewer while it stores the model's inputs)
+ * gives the same bits every time for the same schedule, and agrees with the
+ * factor on a fixed count to rounding.
+ */
+static void
+test_cholesky_threads(void)
+{
+	int			n = 1300;		/* three diagonal blocks */
+	size_t		nn = (size_t) n * n;
+	double	   *A = dalloc(nn);
+	double	   *L2 = dalloc(nn);
+	double	   *La = dalloc(nn);
+	double	   *Lb = dalloc(nn);
+	double		err = 0.0;
+	double		scale = 0.0;
+	int			failed_at;
+	int			differ = 0;
+	int			raise;
+	int			i;
+	size_t		e;
+	char		msg[120];
+
+	fill_spd(A, n);
+	memcpy(L2, A, nn * sizeof(double));
+	memcpy(La, A, nn * sizeof(double));
+	memcpy(Lb, A, nn * sizeof(double));
+	ntk_blas_set_threads(2);
+	check_status(ntk_cholesky(L2, n, &failed_at, NULL, NULL), NTK_OK, "cholesky threads: 2 threads");
+	ntk_blas_set_threads(1);
+	raise = 2;
+	check_status(ntk_cholesky(La, n, &failed_at, raise_threads_fn, &raise), NTK_OK,
+				 "cholesky threads: 1 raised to 2");
+	ntk_blas_set_threads(1);
+	raise = 2;
+	check_status(ntk_cholesky(Lb, n, &failed_at, raise_threads_fn, &raise), NTK_OK,
+				 "cholesky threads: 1 raised to 2, again");
+	for (i = 0; i < n; i++)
+		differ |= memcmp(La + i + (size_t) i * n, Lb + i + (size_t) i * n,
+						 (size_t) (n - i) * sizeof(double)) != 0;
+	check(!differ && raise == 0, "cholesky threads: the same thread schedule gives the same bits");
+	for (i = 0; i < n; i++)
+		for (e = (size_t) i * n + i; e < (size_t) (i + 1) * n; e++)
+		{
+			err = fmax(err, fabs(La[e] - L2[e]));
+			scale = fmax(scale, fabs(L2[e]));
+		}
+	snprintf(msg, sizeof msg, "cholesky threads: 1 raised to 2 vs 2 throughout: max rel diff %.2g",
+			 err / scale);
+	check(err <= 1e-13 * scale, msg);
+	ntk_blas_set_threads(2);
+	free(A);
+	free(L2);
+	free(La);
+	free(Lb);
+}
+
 /*
  * Regression inputs found by fuzzing (fuzz/README.md) and by this file.
  */
@@ -1434,6 +1507,7 @@ main(void)
 	test_cholesky();
 	test_gram_progress();
 	test_blas_threads();
+	test_cholesky_threads();
 	test_regressions();
 
 	printf("%d passed, %d failed\n", n_passed, n_failed);
