@@ -610,6 +610,37 @@ CholTaskWait(CholTask *t, Progress *pr)
 	running_task = NULL;
 }
 
+/*
+ * Writes the model's row and training inputs while the worker factorizes,
+ * then waits for it; on any error stops it before passing the error on.
+ * Returns the model's id.
+ */
+static int64
+StoreWhileFactorizing(CholTask *t, const NtkModelData *md, Progress *pr,
+					  double *store_seconds)
+{
+	volatile int64 id = 0;
+
+	PG_TRY();
+	{
+		double		t0 = Elapsed(pr);
+
+		id = ntk_model_store_begin(md);
+		*store_seconds = Elapsed(pr) - t0;
+		CholTaskWait(t, pr);
+	}
+	PG_CATCH();
+	{
+		CholTaskStop(t);
+		ntk_blas_set_threads(t->threads);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	/* the worker raised the count unless it finished first */
+	ntk_blas_set_threads(t->threads);
+	return id;
+}
+
 static int
 CompareLabels(const void *a, const void *b)
 {
@@ -933,8 +964,8 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	double		t_store_inputs = -1.0;
 	int			n;
 	int			threads;
-	volatile int64 id = 0;
-	volatile bool inputs_stored = false;
+	int64		id = 0;
+	bool		inputs_stored = false;
 	CholTask	task;
 	size_t		i;
 
@@ -1035,25 +1066,11 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 		NtkStatus	status;
 
 		pr.phase = "factorizing";
-		if (threads > 1 && n >= OVERLAP_MIN_ROWS && CholTaskStart(&task, K, n, (double) n * fd.d * sizeof(double), threads))
+		if (threads > 1 && n >= OVERLAP_MIN_ROWS &&
+			CholTaskStart(&task, K, n, (double) n * fd.d * sizeof(double), threads))
 		{
-			PG_TRY();
-			{
-				t_store_inputs = Elapsed(&pr);
-				id = ntk_model_store_begin(&md);
-				inputs_stored = true;
-				t_store_inputs = Elapsed(&pr) - t_store_inputs;
-				CholTaskWait(&task, &pr);
-			}
-			PG_CATCH();
-			{
-				CholTaskStop(&task);
-				ntk_blas_set_threads(threads);
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
-			/* the worker raised the count unless it finished first */
-			ntk_blas_set_threads(threads);
+			id = StoreWhileFactorizing(&task, &md, &pr, &t_store_inputs);
+			inputs_stored = true;
 			status = task.status;
 			failed_at = task.failed_at;
 		}
