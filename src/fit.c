@@ -465,7 +465,7 @@ ReportProgress(void *arg, double fraction)
 /*
  * Storing one byte of training inputs costs about as long as this many
  * multiply-adds of the factorization on one thread (measured here: ~10 ns a
- * byte through SPI and TOAST, ~20 Gflop/s of single-threaded FMAs).  A wrong
+ * byte through SPI and TOAST, ~2e10 multiply-adds a second on one thread).  A wrong
  * value costs speed only: an idle core until the switch, or three threads on
  * two cores after it.
  */
@@ -531,6 +531,8 @@ CholTaskStop(CholTask *t)
 	t->cancel = true;
 	pthread_mutex_unlock(&t->lock);
 	pthread_join(t->tid, NULL);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->finished_cv);
 	running_task = NULL;
 }
 
@@ -571,6 +573,8 @@ CholTaskStart(CholTask *t, double *K, int n, double store_bytes, int threads)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 	{
+		pthread_mutex_destroy(&t->lock);
+		pthread_cond_destroy(&t->finished_cv);
 		ntk_blas_set_threads(threads);
 		return false;
 	}
@@ -607,6 +611,8 @@ CholTaskWait(CholTask *t, Progress *pr)
 		CHECK_FOR_INTERRUPTS();
 	}
 	pthread_join(t->tid, NULL);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->finished_cv);
 	running_task = NULL;
 }
 
