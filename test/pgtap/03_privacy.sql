@@ -13,7 +13,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(64);
+SELECT plan(65);
 
 CREATE ROLE ntk_t_alice NOSUPERUSER NOLOGIN;
 CREATE ROLE ntk_t_bob   NOSUPERUSER NOLOGIN;
@@ -113,6 +113,13 @@ SELECT throws_ok($$SELECT ntk_fit('ntk_priv_a', ARRAY[i::float8, 0], i::float8)
 SELECT throws_like($$SELECT ntk_fit('ntk_priv_a', ARRAY[i::float8, 0], i::float8)
                        FROM generate_series(1, 5) i$$, '%ntk_priv_a%',
                    'bob: the refusal names the model');
+-- from 1024 rows on two threads the model's row is written while a worker
+-- thread factorizes: the refusal stops the worker and the session goes on
+SET ntk.threads = 2;
+SELECT throws_ok($$SELECT ntk_fit('ntk_priv_a', ARRAY[i / 1500.0, (i % 7) / 7.0]::float8[], sin(i / 3.0))
+                     FROM generate_series(1, 1500) i$$, '42501', NULL,
+                 'bob: refitting alice''s model name with 1500 rows is refused with 42501 too');
+RESET ntk.threads;
 SELECT ntk_fit('ntk_priv_b', ARRAY[i::float8], cos(i)) AS b_id FROM generate_series(1, 10) i \gset
 SELECT throws_ok($$UPDATE ntk_models SET owner = 'ntk_t_alice' WHERE name = 'ntk_priv_b'$$, '42501',
                  NULL, 'bob: cannot give his model to alice');
