@@ -6,7 +6,8 @@
  * The transition functions collect rows into a growing buffer in the
  * aggregate context (capacity doubling, so no quadratic copying).  The final
  * function builds the Gram matrix, solves
- * (K + lambda I) alpha = Y by Cholesky and stores the model.
+ * (K + lambda I) alpha = Y by Cholesky and stores the model; for large fits
+ * the training inputs are stored while a worker thread factorizes.
  *
  *-------------------------------------------------------------------------
  */
