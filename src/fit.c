@@ -116,8 +116,8 @@ ntk_fit_peak_bytes(double n, double d, double k, const NtkFitOptions *opts)
 
 	p.depth = MaxDepth(opts);
 	len = (double) ntk_diag_len(&p);
-	/* an eigendecomposition (dsyevd) needs the matrix and 2 n^2 of workspace */
-	grams = (opts->has_t || ntk_options_searching(opts)) ? 3.0 : 1.0;
+	/* an eigendecomposition needs the matrix and its eigenvectors (ntk_eigh) */
+	grams = (opts->has_t || ntk_options_searching(opts)) ? 2.0 : 1.0;
 	/* Gram(s), inputs, targets, coefficients and scratch, diagonal states and tables */
 	return 8.0 * (grams * n * n + n * d + 4.0 * n * k + 2.0 * n * len);
 }
@@ -802,6 +802,8 @@ SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
 	double	   *VtY = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
 	double	   *work = MemoryContextAllocHuge(CurrentMemoryContext,
 											  (2 * (size_t) n * k + n) * sizeof(double));
+	double	   *eigh_work = MemoryContextAllocHuge(CurrentMemoryContext,
+												   ntk_eigh_work_len(n) * sizeof(double));
 	double		best = INFINITY;
 	int			best_depth = opts->params.depth;
 	double		best_ridge = opts->ridge;
@@ -833,6 +835,7 @@ SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
 		double		mean_diag;
 		double	   *V;
 		char		phase[64];
+		char		eigh_phase[96];
 
 		if (opts->n_depths > 0)
 			params.depth = opts->depths[di];
@@ -840,8 +843,11 @@ SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
 				 params.depth, di + 1, ndepths);
 		pr->phase = phase;
 		V = BuildGram(st, &params, opts->kind, pr, &mean_diag);
-		CHECK_FOR_INTERRUPTS();
-		ntk_status_error(ntk_eigh(V, n, w), "ntk_fit model selection");
+		snprintf(eigh_phase, sizeof(eigh_phase), "%s: eigendecomposition", phase);
+		pr->phase = eigh_phase;
+		ntk_status_error(ntk_eigh(V, n, w, eigh_work, ReportProgress, pr),
+						 "ntk_fit model selection");
+		pr->phase = phase;
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, n, k, n, 1.0,
 					V, n, fd->Y, n, 0.0, VtY, n);
 		for (ri = 0; ri < nridges; ri++)
@@ -877,6 +883,7 @@ SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
 	pfree(w);
 	pfree(VtY);
 	pfree(work);
+	pfree(eigh_work);
 }
 
 /* Training error from training predictions P (column-major n x k). */
@@ -1042,10 +1049,12 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 		double	   *w = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(double));
 		double		s = opts->learning_rate * opts->t / ((double) n * fd.k);
 
+		double	   *eigh_work = MemoryContextAllocHuge(CurrentMemoryContext,
+												   ntk_eigh_work_len(n) * sizeof(double));
+
 		pr.phase = "eigendecomposition";
-		(void) ReportProgress(&pr, 0.0);
-		ntk_status_error(ntk_eigh(K, n, w), "ntk_fit");
-		CHECK_FOR_INTERRUPTS();
+		ntk_status_error(ntk_eigh(K, n, w, eigh_work, ReportProgress, &pr), "ntk_fit");
+		pfree(eigh_work);
 		t_factor = Elapsed(&pr) - t_factor;
 		t_solve = Elapsed(&pr);
 		ntk_finite_time(K, w, n, s, fd.Y, fd.k, alpha, P,

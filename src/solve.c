@@ -103,12 +103,138 @@ ntk_cholesky_solve(const double *L, int n, double *B, int k)
 				CblasNonUnit, n, k, 1.0, L, n, B, n);
 }
 
-NtkStatus
-ntk_eigh(double *A, int n, double *w)
-{
-	lapack_int	info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, A, n, w);
+/* LAPACK's own panel steps of dsytrd, which LAPACKE does not wrap */
+extern void dlatrd_(const char *uplo, const int *n, const int *nb, double *a,
+					const int *lda, double *e, double *tau, double *w,
+					const int *ldw, size_t uplo_len);
+extern void dsytd2_(const char *uplo, const int *n, double *a, const int *lda,
+					double *d, double *e, double *tau, int *info,
+					size_t uplo_len);
 
-	return info == 0 ? NTK_OK : NTK_LAPACK_ERROR;
+/* columns per panel of the reduction; the last ones go unblocked (dsytd2) */
+#define NTK_EIGH_PANEL 32
+#define NTK_EIGH_UNBLOCKED 128
+/*
+ * Reflectors per back-transformation step: about 2^35 flops (4 n^2 a
+ * reflector), a fraction of a second, within 32 .. 512.
+ */
+static int
+ReflectorBlock(int n)
+{
+	double		k = 8589934592.0 / ((double) n * n);
+
+	return k >= 512.0 ? 512 : (k <= 32.0 ? 32 : ((int) k / 8) * 8);
+}
+
+/*
+ * LAPACK workspace after Z, d, e and tau, used by one step at a time: the
+ * panel's n x NTK_EIGH_PANEL block, dstemr's 18n doubles and 12n integers,
+ * dormqr's n x 64 + 64 x 65 (its largest block size and block reflector).
+ */
+#define EIGH_LAPACK_WORK(n) ((size_t) (n) * 64 + 64 * 65)
+
+size_t
+ntk_eigh_work_len(int n)
+{
+	return (size_t) n * n + 3 * (size_t) n + EIGH_LAPACK_WORK(n);
+}
+
+NtkStatus
+ntk_eigh(double *A, int n, double *w, double *work,
+		 NtkProgressFn progress, void *arg)
+{
+	size_t		ld = (size_t) n;
+	double	   *Z = work;
+	double	   *d = Z + (size_t) n * n;
+	double	   *e = d + n;
+	double	   *tau = e + n;
+	double	   *W = tau + n;
+	/* progress: the reduction is 0.4 of the time, the back-transformation 0.55 */
+	double		reduce_total = (double) n * n * n / 3.0;
+	double		done = 0.0;
+	int			nb = NTK_EIGH_PANEL;
+	int			ldn = n;
+	int			info = 0;
+	lapack_int	m = 0;
+	lapack_int	tryrac = 1;
+	lapack_int *iwork;
+	int			i;
+	int			jb;
+	int			rb = ReflectorBlock(n);
+
+	if (n < 1)
+		return NTK_BAD_DIMENSION;
+
+	/* A = Q T Q^T: the reflectors stay in A below the subdiagonal */
+	for (i = 0; i < n - NTK_EIGH_UNBLOCKED; i += nb)
+	{
+		int			rows = n - i;
+		int			j;
+
+		dlatrd_("L", &rows, &nb, A + i + (size_t) i * ld, &ldn, e + i, tau + i,
+				W, &ldn, 1);
+		cblas_dsyr2k(CblasColMajor, CblasLower, CblasNoTrans, rows - nb, nb, -1.0,
+					 A + i + nb + (size_t) i * ld, n, W + nb, n,
+					 1.0, A + i + nb + (size_t) (i + nb) * ld, n);
+		for (j = i; j < i + nb; j++)
+		{
+			A[j + 1 + (size_t) j * ld] = e[j];
+			d[j] = A[j + (size_t) j * ld];
+		}
+		done += (double) nb * rows * rows;
+		if (progress && progress(arg, 0.4 * fmin(done / reduce_total, 1.0)))
+			return NTK_CANCELED;
+	}
+	{
+		int			rows = n - i;
+
+		dsytd2_("L", &rows, A + i + (size_t) i * ld, &ldn, d + i, e + i, tau + i,
+				&info, 1);
+	}
+	if (info != 0)
+		return NTK_LAPACK_ERROR;
+	if (progress && progress(arg, 0.4))
+		return NTK_CANCELED;
+
+	/*
+	 * T = S diag(w) S^T, S into Z (e is n long: dstemr uses e[n - 1]).  The
+	 * _work variants skip LAPACKE's NaN scans, here and below: they would
+	 * read the upper triangle of A, which no one wrote.
+	 */
+	e[n - 1] = 0.0;
+	iwork = (lapack_int *) (W + 18 * (size_t) n);
+	info = LAPACKE_dstemr_work(LAPACK_COL_MAJOR, 'V', 'A', n, d, e, 0.0, 0.0, 0, 0,
+							   &m, w, Z, n, n, iwork + 10 * (size_t) n, &tryrac,
+							   W, 18 * n, iwork, 10 * n);
+	if (info != 0 || m != n)
+		return NTK_LAPACK_ERROR;
+	if (progress && progress(arg, 0.45))
+		return NTK_CANCELED;
+
+	/*
+	 * V = Q S with Q = H(0) H(1) ... H(n - 2), reflector j stored in A below
+	 * row j + 1 of column j (dormtr's lower case): blocks of reflectors from
+	 * the last to the first, each applied to every column at once by dormqr
+	 * (so that each call is as efficient as dormtr's single one).
+	 */
+	for (jb = n >= 2 ? ((n - 2) / rb) * rb : -1; jb >= 0; jb -= rb)
+	{
+		int			k = n - 1 - jb < rb ? n - 1 - jb : rb;
+		double		done_rows = 1.0 - (double) jb / n;
+
+		info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', 'N', n - 1 - jb, n, k,
+								   A + jb + 1 + (size_t) jb * ld, n, tau + jb,
+								   Z + jb + 1, n, W, (lapack_int) EIGH_LAPACK_WORK(n));
+		if (info != 0)
+			return NTK_LAPACK_ERROR;
+		/* a block's work goes as its rows: done so far ~ (n - jb)^2 */
+		if (progress && progress(arg, jb == 0 ? 1.0 : 0.45 + 0.55 * done_rows * done_rows))
+			return NTK_CANCELED;
+	}
+	if (n < 2 && progress && progress(arg, 1.0))
+		return NTK_CANCELED;
+	memcpy(A, Z, (size_t) n * n * sizeof(double));
+	return NTK_OK;
 }
 
 void

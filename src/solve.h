@@ -35,14 +35,28 @@ extern NtkStatus ntk_cholesky(double *A, int n, int *failed_at,
  */
 extern void ntk_cholesky_solve(const double *L, int n, double *B, int k);
 
-#endif							/* NTK_SOLVE_H */
-
 /*
  * Eigendecomposition A = V diag(w) V^T of the symmetric n x n matrix A
- * (column-major, lower triangle read); A is overwritten by V.
- * Return: NTK_OK, NTK_LAPACK_ERROR if dsyevd did not converge.
+ * (column-major, lower triangle read); A is overwritten by V, w gets the
+ * eigenvalues in ascending order.  work holds ntk_eigh_work_len(n) doubles.
+ * Progress (and cancellation) is reported between BLAS and LAPACK calls.
+ *
+ * Return: NTK_OK, NTK_LAPACK_ERROR if the tridiagonal eigensolver failed,
+ * NTK_CANCELED, NTK_BAD_DIMENSION for n < 1.
+ * Notes: the steps of LAPACK's dsyevr, with the reduction and the
+ * back-transformation in pieces: tridiagonal reduction in panels of
+ * NTK_EIGH_PANEL columns (dlatrd, then a dsyr2k update of the rest, the
+ * blocked algorithm of dsytrd), eigenvectors of the tridiagonal matrix by
+ * multiple relatively robust representations (dstemr, O(n^2)), and the
+ * reflectors applied to them in blocks of columns (dormtr).  Golub & Van
+ * Loan, Matrix Computations, 4th ed., sections 8.3.1 and 8.4; Dhillon,
+ * Parlett and Voemel, ACM TOMS 32 (2006) 533-560 for dstemr.
  */
-extern NtkStatus ntk_eigh(double *A, int n, double *w);
+extern size_t ntk_eigh_work_len(int n);
+extern NtkStatus ntk_eigh(double *A, int n, double *w, double *work,
+						  NtkProgressFn progress, void *arg);
+
+#endif							/* NTK_SOLVE_H */
 
 /*
  * Dual coefficients of gradient flow on MSE stopped at scaled time s

@@ -4,7 +4,8 @@
   within 2 s, nothing stored, the backend frees its memory and stops
   computing, the same session fits and predicts afterwards.
 - pg_cancel_backend while the Cholesky factorization runs (recognized by the
-  fit's progress NOTICE): 57014 within 1.5 s, same checks.
+  fit's progress NOTICE): 57014 within 1.5 s, same checks; and while the
+  eigendecomposition of the option "t" runs: within 2.5 s.
 - pg_terminate_backend during a fit: the backend exits within 2 s without
   taking the server down, nothing stored.
 """
@@ -102,47 +103,55 @@ nothing_stored(setup, "statement_timeout")
 still_works(s, "statement_timeout")
 s.close()
 
-# -- pg_cancel_backend during the factorization -------------------------------------
+# -- pg_cancel_backend during the factorization and the eigendecomposition ----------
 
-a = psycopg2.connect(dbname=DB, async_=1)
-wait_async(a)
-cur = a.cursor()
-cur.execute("SET client_min_messages = notice")
-wait_async(a)
-cur.execute("SELECT pg_backend_pid()")
-wait_async(a)
-pid = cur.fetchone()[0]
-t0 = time.time()
-cur.execute(BIG_FIT)
-state = {"canceled_at": None, "phase_notice": None}
+def cancel_on_notice(sql, word, what, lag_limit):
+    """Cancels sql once a progress NOTICE names word; checks 57014 within lag_limit."""
+    a = psycopg2.connect(dbname=DB, async_=1)
+    wait_async(a)
+    cur = a.cursor()
+    cur.execute("SET client_min_messages = notice")
+    wait_async(a)
+    cur.execute("SELECT pg_backend_pid()")
+    wait_async(a)
+    pid = cur.fetchone()[0]
+    t0 = time.time()
+    cur.execute(sql)
+    state = {"canceled_at": None, "phase_notice": None}
+
+    def cancel_when_there():
+        for n in a.notices:
+            if word in n and state["canceled_at"] is None:
+                state["phase_notice"] = n.strip()
+                state["canceled_at"] = time.time()
+                one(setup, "SELECT pg_cancel_backend(%s)", (pid,))
+        return False
+
+    code = None
+    try:
+        wait_async(a, cancel_when_there, limit=90)
+    except psycopg2.Error as e:
+        code = e.pgcode
+    done = time.time()
+    if state["canceled_at"] is None:
+        not_ok("pg_cancel_backend: the fit reached the %s phase (progress NOTICE)" % what,
+               "finished after %.1f s without a '%s' NOTICE; notices: %s" % (done - t0, word, a.notices))
+    else:
+        check(code == "57014", "pg_cancel_backend while %s (%s): the fit fails with 57014"
+              % (what, state["phase_notice"]), "got %s" % code)
+        lag = done - state["canceled_at"]
+        check(lag < lag_limit, "pg_cancel_backend while %s: the error comes within %.1f s (%.2f s)"
+              % (what, lag_limit, lag))
+        idle_after(pid, "pg_cancel_backend while %s" % what)
+    a.close()
+    nothing_stored(setup, "pg_cancel_backend while %s" % what)
 
 
-def cancel_when_factorizing():
-    for n in a.notices:
-        if "factorizing" in n and state["canceled_at"] is None:
-            state["phase_notice"] = n.strip()
-            state["canceled_at"] = time.time()
-            one(setup, "SELECT pg_cancel_backend(%s)", (pid,))
-    return False
-
-
-code = None
-try:
-    wait_async(a, cancel_when_factorizing, limit=90)
-except psycopg2.Error as e:
-    code = e.pgcode
-done = time.time()
-if state["canceled_at"] is None:
-    not_ok("pg_cancel_backend: the fit reached the factorization phase (progress NOTICE)",
-           "finished after %.1f s without a 'factorizing' NOTICE; notices: %s" % (done - t0, a.notices))
-else:
-    check(code == "57014", "pg_cancel_backend while factorizing (%s): the fit fails with 57014"
-          % state["phase_notice"], "got %s" % code)
-    lag = done - state["canceled_at"]
-    check(lag < 1.5, "pg_cancel_backend while factorizing: the error comes within 1.5 s (%.2f s)" % lag)
-    idle_after(pid, "pg_cancel_backend while factorizing")
-a.close()
-nothing_stored(setup, "pg_cancel_backend while factorizing")
+cancel_on_notice(BIG_FIT, "factorizing", "factorizing", 1.5)
+# an eigendecomposition (the option "t") of 6000 rows takes ~20 s here; its
+# longest step, the tridiagonal eigensolver, ~1 s
+cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3, \"t\": 100}') "
+                 "FROM big WHERE id <= 6000", "eigendecomposition", "in the eigendecomposition", 2.5)
 
 # the same session after a cancel, with a synchronous connection
 s = connect()

@@ -1302,6 +1302,122 @@ done:
 	free(C);
 }
 
+/*
+ * ntk_eigh against LAPACK's dsyevd: the same eigenvalues, V orthonormal,
+ * A V = V diag(w); across the blocked and the unblocked reduction and on a
+ * kernel matrix with many tiny eigenvalues; cancellation at every step.
+ */
+static void
+test_eigh(void)
+{
+	static const int ns[] = {1, 2, 3, 100, 128, 129, 161, 300, 700};
+	size_t		ni;
+	double		worst = 0.0;
+
+	for (ni = 0; ni < sizeof ns / sizeof ns[0] * 2; ni++)
+	{
+		int			n = ns[ni % (sizeof ns / sizeof ns[0])];
+		int			gram = ni >= sizeof ns / sizeof ns[0];
+		size_t		nn = (size_t) n * n;
+		double	   *A = dalloc(nn);
+		double	   *V = dalloc(nn);
+		double	   *R = dalloc(nn);
+		double	   *work = dalloc(ntk_eigh_work_len(n));
+		double	   *w = dalloc(n);
+		double	   *wref = dalloc(n);
+		double		amax = 0.0;
+		double		ew = 0.0;
+		double		res = 0.0;
+		double		orth = 0.0;
+		Progress	pr;
+		NtkStatus	st;
+		char		msg[200];
+		int			i;
+		int			j;
+		int			l;
+
+		if (gram)
+		{
+			/* X X^T / 3 + 1e-9 I for 3 features: rank 3 plus a tiny ridge */
+			double	   *X = dalloc((size_t) n * 3);
+
+			for (i = 0; i < n * 3; i++)
+				X[i] = 2 * urand() - 1;
+			cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, n, 3, 1.0 / 3,
+						X, n, X, n, 0.0, A, n);
+			for (i = 0; i < n; i++)
+				A[i + (size_t) i * n] += 1e-9;
+			free(X);
+		}
+		else
+			fill_spd(A, n);
+		for (i = 0; i < (int) nn; i++)
+			amax = fmax(amax, fabs(A[i]));
+		memcpy(V, A, nn * sizeof(double));
+		memcpy(R, A, nn * sizeof(double));
+		check(LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', n, R, n, wref) == 0,
+			  "eigh: dsyevd reference");
+		/* only the lower triangle is read: the fit leaves the upper one unset */
+		for (j = 1; j < n; j++)
+			for (i = 0; i < j; i++)
+				V[i + (size_t) j * n] = NAN;
+		progress_init(&pr, 0);
+		st = ntk_eigh(V, n, w, work, progress_fn, &pr);
+		snprintf(msg, sizeof msg, "eigh n %d%s: status", n, gram ? " (kernel)" : "");
+		check_status(st, NTK_OK, msg);
+		snprintf(msg, sizeof msg, "eigh n %d: progress %d calls, %d out of order, last %g",
+				 n, pr.calls, pr.bad_order, pr.last);
+		check(pr.calls >= 2 && pr.bad_order == 0 && pr.last == 1.0, msg);
+		for (i = 0; i < n; i++)
+			ew = fmax(ew, fabs(w[i] - wref[i]));
+		/* R = A V - V diag(w), and V^T V - I */
+		memcpy(R, A, nn * sizeof(double));
+		for (j = 0; j < n; j++)
+			for (i = 0; i < n; i++)
+			{
+				double		av = 0.0;
+				double		vv = 0.0;
+
+				for (l = 0; l < n; l++)
+				{
+					av += A[i + (size_t) l * n] * V[l + (size_t) j * n];
+					vv += V[l + (size_t) i * n] * V[l + (size_t) j * n];
+				}
+				res = fmax(res, fabs(av - V[i + (size_t) j * n] * w[j]));
+				orth = fmax(orth, fabs(vv - (i == j)));
+			}
+		snprintf(msg, sizeof msg,
+				 "eigh n %d%s: |w - dsyevd| %.2g, |AV - Vw| %.2g, |V'V - I| %.2g (|A| %.3g)",
+				 n, gram ? " (kernel)" : "", ew / amax, res / amax, orth, amax);
+		check(ew <= 1e-13 * n * amax && res <= 1e-13 * n * amax && orth <= 1e-13 * n, msg);
+		worst = fmax(worst, fmax(ew / amax, fmax(res / amax, orth)) / n);
+
+		/* cancel at each report in turn (the first few) */
+		if (n == 300 && !gram)
+		{
+			int			total = pr.calls;
+			int			k;
+
+			for (k = 1; k <= total && k <= 20; k++)
+			{
+				memcpy(V, A, nn * sizeof(double));
+				progress_init(&pr, k);
+				st = ntk_eigh(V, n, w, work, progress_fn, &pr);
+				snprintf(msg, sizeof msg, "eigh n %d canceled at report %d: %s after %d reports",
+						 n, k, ntk_status_string(st), pr.calls);
+				check(st == NTK_CANCELED && pr.calls == k, msg);
+			}
+		}
+		free(A);
+		free(V);
+		free(R);
+		free(work);
+		free(w);
+		free(wref);
+	}
+	printf("eigh: worst error per n vs dsyevd and identities: %.3g\n", worst);
+}
+
 /* Progress callback that raises the BLAS threads to *arg on its first call. */
 static int
 raise_threads_fn(void *arg, double fraction)
@@ -1508,6 +1624,7 @@ main(void)
 	test_gram_progress();
 	test_blas_threads();
 	test_cholesky_threads();
+	test_eigh();
 	test_regressions();
 
 	printf("%d passed, %d failed\n", n_passed, n_failed);
