@@ -466,9 +466,9 @@ ReportProgress(void *arg, double fraction)
 /*
  * Storing one byte of training inputs costs about as long as this many
  * multiply-adds of the factorization on one thread (measured here: ~10 ns a
- * byte through SPI and TOAST, ~2e10 multiply-adds a second on one thread).  A wrong
- * value costs speed only: an idle core until the switch, or three threads on
- * two cores after it.
+ * byte through SPI and TOAST, ~2e10 multiply-adds a second on one thread).
+ * A wrong value costs speed only: an idle core until the switch, or three
+ * threads on two cores after it.
  */
 #define STORE_FMA_PER_BYTE 200.0
 
@@ -524,6 +524,16 @@ CholTaskMain(void *arg)
 	return NULL;
 }
 
+/* Joins the worker and releases what it shared with the backend. */
+static void
+CholTaskJoin(CholTask *t)
+{
+	pthread_join(t->tid, NULL);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->finished_cv);
+	running_task = NULL;
+}
+
 /* Stops the worker at its next check and joins it. */
 static void
 CholTaskStop(CholTask *t)
@@ -531,10 +541,7 @@ CholTaskStop(CholTask *t)
 	pthread_mutex_lock(&t->lock);
 	t->cancel = true;
 	pthread_mutex_unlock(&t->lock);
-	pthread_join(t->tid, NULL);
-	pthread_mutex_destroy(&t->lock);
-	pthread_cond_destroy(&t->finished_cv);
-	running_task = NULL;
+	CholTaskJoin(t);
 }
 
 /* A FATAL error exits without unwinding: the worker must not outlive us. */
@@ -611,10 +618,7 @@ CholTaskWait(CholTask *t, Progress *pr)
 		(void) ReportProgress(pr, fraction);
 		CHECK_FOR_INTERRUPTS();
 	}
-	pthread_join(t->tid, NULL);
-	pthread_mutex_destroy(&t->lock);
-	pthread_cond_destroy(&t->finished_cv);
-	running_task = NULL;
+	CholTaskJoin(t);
 }
 
 /*
@@ -1048,7 +1052,6 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	{
 		double	   *w = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(double));
 		double		s = opts->learning_rate * opts->t / ((double) n * fd.k);
-
 		double	   *eigh_work = MemoryContextAllocHuge(CurrentMemoryContext,
 												   ntk_eigh_work_len(n) * sizeof(double));
 
