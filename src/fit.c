@@ -116,8 +116,8 @@ ntk_fit_peak_bytes(double n, double d, double k, const NtkFitOptions *opts)
 
 	p.depth = MaxDepth(opts);
 	len = (double) ntk_diag_len(&p);
-	/* an eigendecomposition needs the matrix and its eigenvectors (ntk_eigh) */
-	grams = (opts->has_t || ntk_options_searching(opts)) ? 2.0 : 1.0;
+	/* an eigendecomposition: the matrix, its eigenvectors, the merges' workspace */
+	grams = (opts->has_t || ntk_options_searching(opts)) ? 3.0 : 1.0;
 	/* Gram(s), inputs, targets, coefficients and scratch, diagonal states and tables */
 	return 8.0 * (grams * n * n + n * d + 4.0 * n * k + 2.0 * n * len);
 }

@@ -128,15 +128,19 @@ ReflectorBlock(int n)
 
 /*
  * LAPACK workspace after Z, d, e and tau, used by one step at a time: the
- * panel's n x NTK_EIGH_PANEL block, dstemr's 18n doubles and 12n integers,
- * dormqr's n x 64 + 64 x 65 (its largest block size and block reflector).
+ * panel's n x NTK_EIGH_PANEL block, dormqr's n x 64 + 64 x 65 (its largest
+ * block size and block reflector), or the tridiagonal eigensolver's.
  */
 #define EIGH_LAPACK_WORK(n) ((size_t) (n) * 64 + 64 * 65)
 
 size_t
 ntk_eigh_work_len(int n)
 {
-	return (size_t) n * n + 3 * (size_t) n + EIGH_LAPACK_WORK(n);
+	size_t		step = ntk_tridiag_work_len(n);
+
+	if (step < EIGH_LAPACK_WORK(n))
+		step = EIGH_LAPACK_WORK(n);
+	return (size_t) n * n + 3 * (size_t) n + step;
 }
 
 NtkStatus
@@ -149,15 +153,16 @@ ntk_eigh(double *A, int n, double *w, double *work,
 	double	   *e = d + n;
 	double	   *tau = e + n;
 	double	   *W = tau + n;
-	/* progress: the reduction is 0.4 of the time, the back-transformation 0.55 */
+	/*
+	 * progress: the reduction is 0.35 of the time, the tridiagonal
+	 * eigenproblem 0.2, the back-transformation 0.45
+	 */
 	double		reduce_total = (double) n * n * n / 3.0;
 	double		done = 0.0;
 	int			nb = NTK_EIGH_PANEL;
 	int			ldn = n;
 	int			info = 0;
-	lapack_int	m = 0;
-	lapack_int	tryrac = 1;
-	lapack_int *iwork;
+	NtkStatus	st;
 	int			i;
 	int			jb;
 	int			rb = ReflectorBlock(n);
@@ -182,7 +187,7 @@ ntk_eigh(double *A, int n, double *w, double *work,
 			d[j] = A[j + (size_t) j * ld];
 		}
 		done += (double) nb * rows * rows;
-		if (progress && progress(arg, 0.4 * fmin(done / reduce_total, 1.0)))
+		if (progress && progress(arg, 0.35 * fmin(done / reduce_total, 1.0)))
 			return NTK_CANCELED;
 	}
 	{
@@ -193,23 +198,14 @@ ntk_eigh(double *A, int n, double *w, double *work,
 	}
 	if (info != 0)
 		return NTK_LAPACK_ERROR;
-	if (progress && progress(arg, 0.4))
+	if (progress && progress(arg, 0.35))
 		return NTK_CANCELED;
 
-	/*
-	 * T = S diag(w) S^T, S into Z (e is n long: dstemr uses e[n - 1]).  The
-	 * _work variants skip LAPACKE's NaN scans, here and below: they would
-	 * read the upper triangle of A, which no one wrote.
-	 */
-	e[n - 1] = 0.0;
-	iwork = (lapack_int *) (W + 18 * (size_t) n);
-	info = LAPACKE_dstemr_work(LAPACK_COL_MAJOR, 'V', 'A', n, d, e, 0.0, 0.0, 0, 0,
-							   &m, w, Z, n, n, iwork + 10 * (size_t) n, &tryrac,
-							   W, 18 * n, iwork, 10 * n);
-	if (info != 0 || m != n)
-		return NTK_LAPACK_ERROR;
-	if (progress && progress(arg, 0.45))
-		return NTK_CANCELED;
+	/* T = S diag(w) S^T, S into Z */
+	st = ntk_tridiag_eig(n, d, e, Z, n, W, progress, arg, 0.35, 0.55);
+	if (st != NTK_OK)
+		return st;
+	memcpy(w, d, (size_t) n * sizeof(double));
 
 	/*
 	 * V = Q S with Q = H(0) H(1) ... H(n - 2), reflector j stored in A below
@@ -228,7 +224,7 @@ ntk_eigh(double *A, int n, double *w, double *work,
 		if (info != 0)
 			return NTK_LAPACK_ERROR;
 		/* a block's work goes as its rows: done so far ~ (n - jb)^2 */
-		if (progress && progress(arg, jb == 0 ? 1.0 : 0.45 + 0.55 * done_rows * done_rows))
+		if (progress && progress(arg, jb == 0 ? 1.0 : 0.55 + 0.45 * done_rows * done_rows))
 			return NTK_CANCELED;
 	}
 	if (n < 2 && progress && progress(arg, 1.0))

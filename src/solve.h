@@ -43,18 +43,33 @@ extern void ntk_cholesky_solve(const double *L, int n, double *B, int k);
  *
  * Return: NTK_OK, NTK_LAPACK_ERROR if the tridiagonal eigensolver failed,
  * NTK_CANCELED, NTK_BAD_DIMENSION for n < 1.
- * Notes: the steps of LAPACK's dsyevr, with the reduction and the
- * back-transformation in pieces: tridiagonal reduction in panels of
- * NTK_EIGH_PANEL columns (dlatrd, then a dsyr2k update of the rest, the
- * blocked algorithm of dsytrd), eigenvectors of the tridiagonal matrix by
- * multiple relatively robust representations (dstemr, O(n^2)), and the
+ * Notes: the steps of LAPACK's dsyevd, each in pieces: tridiagonal
+ * reduction in panels of NTK_EIGH_PANEL columns (dlatrd, then a dsyr2k
+ * update of the rest, the blocked algorithm of dsytrd), eigenvectors of the
+ * tridiagonal matrix by divide and conquer (ntk_tridiag_eig), and the
  * reflectors applied to them in blocks of columns (dormtr).  Golub & Van
- * Loan, Matrix Computations, 4th ed., sections 8.3.1 and 8.4; Dhillon,
- * Parlett and Voemel, ACM TOMS 32 (2006) 533-560 for dstemr.
+ * Loan, Matrix Computations, 4th ed., sections 8.3.1, 8.4 and 8.4.4.  The
+ * workspace is n^2 + O(n) doubles for the eigenvectors and as much again
+ * for the divide and conquer's merges, as dsyevd's.
  */
 extern size_t ntk_eigh_work_len(int n);
 extern NtkStatus ntk_eigh(double *A, int n, double *w, double *work,
 						  NtkProgressFn progress, void *arg);
+
+/*
+ * Eigenvalues (ascending, into d) and eigenvectors (columns of Z, n x n,
+ * leading dimension ldz) of the symmetric tridiagonal matrix with diagonal
+ * d and subdiagonal e[0 .. n-2]; d and e are overwritten.  work holds
+ * ntk_tridiag_work_len(n) doubles.  Progress goes from p0 to p1.
+ *
+ * Return: NTK_OK, NTK_CANCELED, NTK_LAPACK_ERROR, NTK_BAD_DIMENSION.
+ * Notes: divide and conquer (tridiag.c), dstedc's algorithm with its merges
+ * in interruptible pieces; orders up to 512 go to dstedc in one call.
+ */
+extern size_t ntk_tridiag_work_len(int n);
+extern NtkStatus ntk_tridiag_eig(int n, double *d, double *e, double *Z,
+								 int ldz, double *work, NtkProgressFn progress,
+								 void *arg, double p0, double p1);
 
 #endif							/* NTK_SOLVE_H */
 

@@ -1303,6 +1303,163 @@ done:
 }
 
 /*
+ * ntk_tridiag_eig (divide and conquer) on tridiagonal matrices that deflate
+ * in every way: eigenvalues against dstemr's (dqds, another algorithm),
+ * ascending; Z orthonormal; T Z = Z diag(w); trees of one to three levels
+ * of merges; cancellation at reports along the way.
+ */
+static void
+test_tridiag(void)
+{
+	static const int ns[] = {513, 700, 1100, 2100};
+	static const char *const kinds[] = {"random", "identity", "toeplitz",
+	"wilkinson", "graded", "split clusters"};
+	size_t		ni;
+	size_t		ki;
+	double		worst = 0.0;
+
+	for (ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+		for (ki = 0; ki < sizeof kinds / sizeof kinds[0]; ki++)
+		{
+			int			n = ns[ni];
+			size_t		nn = (size_t) n * n;
+			double	   *d0 = dalloc(n);
+			double	   *e0 = dalloc(n);
+			double	   *d = dalloc(n);
+			double	   *e = dalloc(n);
+			double	   *wref = dalloc(n);
+			double	   *Z = dalloc(nn);
+			double	   *G = dalloc(nn);
+			double	   *work = dalloc(ntk_tridiag_work_len(n));
+			lapack_int	found = 0;
+			lapack_int	tryrac = 1;
+			lapack_int	isuppz[2];
+			double		tnorm = 0.0;
+			double		ew = 0.0;
+			double		res = 0.0;
+			double		orth = 0.0;
+			int			ascending = 1;
+			Progress	pr;
+			NtkStatus	st;
+			char		msg[240];
+			int			i;
+			int			j;
+
+			for (i = 0; i < n; i++)
+			{
+				switch (ki)
+				{
+					case 0:
+						d0[i] = urand() - 0.5;
+						e0[i] = urand() - 0.5;
+						break;
+					case 1:		/* every merge deflates completely */
+						d0[i] = 1.0;
+						e0[i] = 0.0;
+						break;
+					case 2:
+						d0[i] = 2.0;
+						e0[i] = -1.0;
+						break;
+					case 3:		/* glued Wilkinson matrices: close pairs */
+						d0[i] = fabs((double) (i % 21) - 10.0);
+						e0[i] = (i % 21 == 20) ? 1e-7 : 1.0;
+						break;
+					case 4:
+						d0[i] = 1.0 / (1.0 + i);
+						e0[i] = 1e-3 / (1.0 + i);
+						break;
+					default:	/* zero couplings and clusters near 0 and 1 */
+						d0[i] = (i % 7 == 0) ? 1e-8 : 1.0;
+						e0[i] = (i % 5 == 0) ? 0.0 : 1e-9;
+						break;
+				}
+			}
+			for (i = 0; i < n; i++)
+				tnorm = fmax(tnorm, fabs(d0[i]) + (i < n - 1 ? fabs(e0[i]) : 0.0));
+			memcpy(d, d0, n * sizeof(double));
+			memcpy(e, e0, n * sizeof(double));
+			check(LAPACKE_dstemr(LAPACK_COL_MAJOR, 'N', 'A', n, d, e, 0.0, 0.0, 0, 0,
+								 &found, wref, G, 1, n, isuppz, &tryrac) == 0 &&
+				  found == n, "tridiag: dstemr reference");
+
+			memcpy(d, d0, n * sizeof(double));
+			memcpy(e, e0, n * sizeof(double));
+			progress_init(&pr, 0);
+			st = ntk_tridiag_eig(n, d, e, Z, n, work, progress_fn, &pr, 0.0, 1.0);
+			snprintf(msg, sizeof msg, "tridiag n %d %s: status", n, kinds[ki]);
+			check_status(st, NTK_OK, msg);
+			snprintf(msg, sizeof msg, "tridiag n %d %s: progress %d calls, %d out of order, last %g",
+					 n, kinds[ki], pr.calls, pr.bad_order, pr.last);
+			check(pr.calls >= 2 && pr.bad_order == 0 && pr.last == 1.0, msg);
+
+			for (i = 0; i < n; i++)
+			{
+				ew = fmax(ew, fabs(d[i] - wref[i]));
+				if (i > 0 && d[i] < d[i - 1])
+					ascending = 0;
+			}
+			cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, n, n, 1.0, Z, n, 0.0, G, n);
+			for (j = 0; j < n; j++)
+			{
+				const double *z = Z + (size_t) j * n;
+
+				for (i = j; i < n; i++)
+					orth = fmax(orth, fabs(G[i + (size_t) j * n] - (i == j)));
+				for (i = 0; i < n; i++)
+				{
+					double		tz = d0[i] * z[i];
+
+					if (i > 0)
+						tz += e0[i - 1] * z[i - 1];
+					if (i < n - 1)
+						tz += e0[i] * z[i + 1];
+					res = fmax(res, fabs(tz - d[j] * z[i]));
+				}
+			}
+			snprintf(msg, sizeof msg,
+					 "tridiag n %d %s: ascending %d, |w - dstemr| %.2g, |TZ - Zw| %.2g, "
+					 "|Z'Z - I| %.2g (|T| %.3g)",
+					 n, kinds[ki], ascending, ew / tnorm, res / tnorm, orth, tnorm);
+			check(ascending && ew <= 1e-14 * n * tnorm && res <= 1e-14 * n * tnorm &&
+				  orth <= 1e-14 * n, msg);
+			worst = fmax(worst, fmax(ew / tnorm, fmax(res / tnorm, orth)) / n);
+
+			/* cancel at the first report, a third, two thirds and the last */
+			if (n == 1100 && ki == 0)
+			{
+				int			total = pr.calls;
+				int			stops[4];
+				int			k;
+
+				stops[0] = 1;
+				stops[1] = total / 3;
+				stops[2] = 2 * total / 3;
+				stops[3] = total;
+				for (k = 0; k < 4; k++)
+				{
+					memcpy(d, d0, n * sizeof(double));
+					memcpy(e, e0, n * sizeof(double));
+					progress_init(&pr, stops[k]);
+					st = ntk_tridiag_eig(n, d, e, Z, n, work, progress_fn, &pr, 0.0, 1.0);
+					snprintf(msg, sizeof msg, "tridiag n %d canceled at report %d of %d: %s after %d",
+							 n, stops[k], total, ntk_status_string(st), pr.calls);
+					check(st == NTK_CANCELED && pr.calls == stops[k], msg);
+				}
+			}
+			free(d0);
+			free(e0);
+			free(d);
+			free(e);
+			free(wref);
+			free(Z);
+			free(G);
+			free(work);
+		}
+	printf("tridiag: worst error per n vs dstemr and identities: %.3g\n", worst);
+}
+
+/*
  * ntk_eigh against LAPACK's dsyevd: the same eigenvalues, V orthonormal,
  * A V = V diag(w); across the blocked and the unblocked reduction and on a
  * kernel matrix with many tiny eigenvalues; cancellation at every step.
@@ -1624,6 +1781,7 @@ main(void)
 	test_gram_progress();
 	test_blas_threads();
 	test_cholesky_threads();
+	test_tridiag();
 	test_eigh();
 	test_regressions();
 
