@@ -44,13 +44,14 @@ extern void ntk_cholesky_solve(const double *L, int n, double *B, int k);
  * Return: NTK_OK, NTK_LAPACK_ERROR if the tridiagonal eigensolver failed,
  * NTK_CANCELED, NTK_BAD_DIMENSION for n < 1.
  * Notes: the steps of LAPACK's dsyevd, each in pieces: tridiagonal
- * reduction in panels of NTK_EIGH_PANEL columns (dlatrd, then a dsyr2k
- * update of the rest, the blocked algorithm of dsytrd), eigenvectors of the
- * tridiagonal matrix by divide and conquer (ntk_tridiag_eig), and the
- * reflectors applied to them in blocks of columns (dormtr).  Golub & Van
- * Loan, Matrix Computations, 4th ed., sections 8.3.1, 8.4 and 8.4.4.  The
- * workspace is n^2 + O(n) doubles for the eigenvectors and as much again
- * for the divide and conquer's merges, as dsyevd's.
+ * reduction in panels of NTK_EIGH_PANEL columns (dlatrd's algorithm with a
+ * report after each column, then a dsyr2k update of the rest: the blocked
+ * algorithm of dsytrd), eigenvectors of the tridiagonal matrix by divide
+ * and conquer (ntk_tridiag_eig), and the reflectors applied to them in
+ * blocks of columns (dormtr).  Golub & Van Loan, Matrix Computations, 4th
+ * ed., sections 8.3.1, 8.4 and 8.4.4.  The workspace is n^2 + O(n) doubles
+ * for the eigenvectors and as much again for the divide and conquer's
+ * merges, as dsyevd's.
  */
 extern size_t ntk_eigh_work_len(int n);
 extern NtkStatus ntk_eigh(double *A, int n, double *w, double *work,
