@@ -136,7 +136,7 @@ usage(void)
 	fprintf(stderr,
 			"usage: bench_gram [n [d [depth [threads [reps]]]]] [-n N] [-d D] [-L depth]\n"
 			"                  [-t threads] [-r reps] [-a relu|erf] [-k ntk|nngp] [-C]\n"
-			"                  [-p pairs] [-s seed] [-w warmup]\n");
+			"                  [-p pairs] [-s seed] [-w warmup] [-e eigh_n]\n");
 	exit(2);
 }
 
@@ -152,6 +152,100 @@ row(const char *what, const double *t, int reps, double ratio, const char *vs)
 	printf("\n");
 }
 
+/* the longest time between two progress reports of ntk_eigh */
+typedef struct StepClock
+{
+	double		last;
+	double		longest;
+} StepClock;
+
+static int
+step_clock(void *arg, double fraction)
+{
+	StepClock  *c = (StepClock *) arg;
+	double		t = now();
+
+	(void) fraction;
+	if (t - c->last > c->longest)
+		c->longest = t - c->last;
+	c->last = t;
+	return 0;
+}
+
+/*
+ * ntk_eigh against LAPACK's dsyevd on the leading ne x ne block of the
+ * kernel matrix K (order n): medians of reps after warmup, the eigenvalues
+ * compared, and the longest stretch without a progress report (how long a
+ * cancel can wait).
+ */
+static void
+bench_eigh(const double *K, int n, int ne, int reps, int warmup, int threads)
+{
+	size_t		nn = (size_t) ne * ne;
+	double	   *A = xmalloc(nn * sizeof(double));
+	double	   *work = xmalloc(ntk_eigh_work_len(ne) * sizeof(double));
+	double	   *w_ref = xmalloc((size_t) ne * sizeof(double));
+	double	   *w = xmalloc((size_t) ne * sizeof(double));
+	double	   *t_ref = xmalloc(reps * sizeof(double));
+	double	   *t_ours = xmalloc(reps * sizeof(double));
+	double		longest = 0.0;
+	double		diff = 0.0;
+	double		wmax = 0.0;
+	int			i, j, r;
+
+	memset(work, 0, ntk_eigh_work_len(ne) * sizeof(double));
+	for (r = -warmup; r < reps; r++)
+	{
+		StepClock	clock;
+		double		t0;
+		lapack_int	info;
+
+		for (j = 0; j < ne; j++)
+			memcpy(A + (size_t) j * ne, K + (size_t) j * n, ne * sizeof(double));
+		t0 = now();
+		info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', ne, A, ne, w_ref);
+		if (info != 0)
+		{
+			fprintf(stderr, "bench_gram: dsyevd info %d\n", (int) info);
+			exit(1);
+		}
+		if (r >= 0)
+			t_ref[r] = now() - t0;
+
+		for (j = 0; j < ne; j++)
+			memcpy(A + (size_t) j * ne, K + (size_t) j * n, ne * sizeof(double));
+		clock.last = t0 = now();
+		clock.longest = 0.0;
+		die_status(ntk_eigh(A, ne, w, work, step_clock, &clock), "ntk_eigh");
+		if (r >= 0)
+		{
+			t_ours[r] = now() - t0;
+			if (clock.longest > longest)
+				longest = clock.longest;
+		}
+	}
+	for (i = 0; i < ne; i++)
+	{
+		diff = fmax(diff, fabs(w[i] - w_ref[i]));
+		wmax = fmax(wmax, fabs(w_ref[i]));
+	}
+	printf("\n  eigendecomposition of the kernel matrix's leading %d x %d block (t, model selection)\n", ne, ne);
+	row("floor  LAPACKE_dsyevd (vectors)", t_ref, reps, 0, "");
+	row("ours   ntk_eigh (cancellable)", t_ours, reps,
+		median(t_ours, reps) / median(t_ref, reps), "vs dsyevd");
+	printf("  longest step between progress reports %.3f s; eigenvalues max |diff| / max |w| %.1e\n",
+		   longest, diff / wmax);
+	printf("RESULT eigh n=%d threads=%d dsyevd_s=%.6f ntk_eigh_s=%.6f ratio=%.4f longest_step_s=%.4f\n",
+		   ne, threads, median(t_ref, reps), median(t_ours, reps),
+		   median(t_ours, reps) / median(t_ref, reps), longest);
+	free(A);
+	free(work);
+	free(w_ref);
+	free(w);
+	free(t_ref);
+	free(t_ours);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -161,6 +255,7 @@ main(int argc, char **argv)
 	int			reps = 3;
 	int			warmup = 1;
 	int			chol = 1;
+	int			eigh_n = 0;
 	long		pairs = 2000000;
 	uint64_t	seed = 1;
 	NtkParams	p = {3, NTK_RELU, 1.0, 0.0};
@@ -191,7 +286,7 @@ main(int argc, char **argv)
 	/* positional n d depth threads reps, options anywhere */
 	while (optind < argc)
 	{
-		if ((c = getopt(argc, argv, "+n:d:L:t:r:a:k:Cp:s:w:h")) != -1)
+		if ((c = getopt(argc, argv, "+n:d:L:t:r:a:k:Cp:s:w:e:h")) != -1)
 		{
 			switch (c)
 			{
@@ -216,6 +311,7 @@ main(int argc, char **argv)
 				case 'p': pairs = atol(optarg); break;
 				case 's': seed = strtoull(optarg, NULL, 10); break;
 				case 'w': warmup = atoi(optarg); break;
+				case 'e': eigh_n = atoi(optarg); break;
 				default: usage();
 			}
 			continue;
@@ -231,7 +327,8 @@ main(int argc, char **argv)
 		}
 		optind++;
 	}
-	if (n < 2 || d < 1 || reps < 1 || warmup < 0 || threads < 1 || ntk_params_check(&p) != NTK_OK)
+	if (n < 2 || d < 1 || reps < 1 || warmup < 0 || threads < 1 || eigh_n < 0 ||
+		eigh_n > n || ntk_params_check(&p) != NTK_OK)
 		usage();
 
 	ntk_blas_set_threads(threads);
@@ -402,6 +499,9 @@ main(int argc, char **argv)
 		free(t_tot);
 		free(t_floor);
 	}
+
+	if (eigh_n > 0)
+		bench_eigh(K, n, eigh_n, reps, warmup, threads);
 
 	if (p.depth > 0)
 	{

@@ -9,10 +9,12 @@
 #
 #   bash bench/run.sh [--quick] [--threads N] [--reps N] [--no-install]
 #                     [--no-c] [--no-db] [--gram "n d depth"] [--rec "n d depth"]
+#                     [--eigh n]
 #                     [-- bench_db.py options...]
 #
 # Defaults (the sizes): Gram/Cholesky n=8000 d=784 depth 3, recursion
-# n=8000 d=16 depth 5, in-db fit n=8000 d=784 depth 3, 2 threads
+# n=8000 d=16 depth 5, eigendecomposition n=4000 (the Gram's leading block),
+# in-db fit n=8000 d=784 depth 3, 2 threads
 # (OPENBLAS_NUM_THREADS=2 and ntk.threads=2).  --quick: n=2000 everywhere.
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them.
 set -u -o pipefail
@@ -28,6 +30,7 @@ RUN_C=1
 RUN_DB=1
 GRAM=""
 REC=""
+EIGH_N=""
 DB_ARGS=()
 
 usage() {
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
         --no-db) RUN_DB=0 ;;
         --gram) GRAM=$2; shift ;;
         --rec) REC=$2; shift ;;
+        --eigh) EIGH_N=$2; shift ;;
         --) shift; DB_ARGS+=("$@"); break ;;
         -h|--help) usage ;;
         *) echo "bench/run.sh: unknown option $1" >&2; usage ;;
@@ -57,9 +61,9 @@ done
 DB_REPS=()
 [ -n "$REPS" ] && DB_REPS=(--reps "$REPS")
 if [ "$QUICK" = 1 ]; then
-    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}"
+    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}"
 else
-    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}"
+    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}" "${EIGH_N:=4000}"
 fi
 export OPENBLAS_NUM_THREADS=$THREADS
 
@@ -106,7 +110,7 @@ report() {      # everything on stdout is the report
         local g=($GRAM) r=($REC)
         note "bench_gram: Gram + Cholesky n=${g[0]} d=${g[1]} depth=${g[2]}"
         bench/bench_gram -n "${g[0]}" -d "${g[1]}" -L "${g[2]}" -t "$THREADS" -r "$REPS" \
-            | tee -a "$cout" || rc=1
+            -e "$EIGH_N" | tee -a "$cout" || rc=1
         echo
         note "bench_gram: recursion n=${r[0]} d=${r[1]} depth=${r[2]}"
         bench/bench_gram -n "${r[0]}" -d "${r[1]}" -L "${r[2]}" -t "$THREADS" -r "$REPS" -C \
@@ -152,7 +156,10 @@ c_summary() {   # the RESULT lines of bench_gram as a short table
                 v["n"], v["dpotrf_s"], v["ntk_cholesky_s"], v["ratio"], v["min_ratio"], v["solve_s"]
             printf "  fit numerics n=%s: dsyrk+dpotrf %.3f s, ours %.3f s, ratio %.2f\n",
                 v["n"], v["floor_total_s"], v["ours_total_s"], v["total_ratio"]
-        } else if (kind == "recursion")
+        } else if (kind == "eigh")
+            printf "  eigh      n=%s: dsyevd %.3f s, ntk_eigh %.3f s, ratio %.2f; longest step between reports %.3f s\n",
+                v["n"], v["dsyevd_s"], v["ntk_eigh_s"], v["ratio"], v["longest_step_s"]
+        else if (kind == "recursion")
             printf "  recursion n=%s d=%s depth=%s: %.2f ns per entry per layer (from the Gram run); scalar ntk_pair, 1 thread: %.2f ns\n",
                 v["n"], v["d"], v["depth"], v["ns_per_entry_layer"], v["scalar_pair_ns_per_entry_layer"]
         else if (kind == "recursion-only")
