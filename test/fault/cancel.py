@@ -5,12 +5,15 @@
   computing, the same session fits and predicts afterwards.
 - pg_cancel_backend while the Cholesky factorization runs (recognized by the
   fit's progress NOTICE): 57014 within 1.5 s, same checks; and while the
-  eigendecomposition of the option "t" runs: within 2.5 s.
+  eigendecomposition of the option "t" runs, in its reduction and again
+  past it (a NOTICE of 35% or more: the tridiagonal step or the
+  back-transformation): within 2.5 s.
 - pg_terminate_backend during a fit: the backend exits within 2 s without
   taking the server down, nothing stored.
 """
 
 import os
+import re
 import select
 import threading
 import time
@@ -105,8 +108,9 @@ s.close()
 
 # -- pg_cancel_backend during the factorization and the eigendecomposition ----------
 
-def cancel_on_notice(sql, word, what, lag_limit):
-    """Cancels sql once a progress NOTICE names word; checks 57014 within lag_limit."""
+def cancel_on_notice(sql, word, what, lag_limit, min_percent=0):
+    """Cancels sql once a progress NOTICE names word (at min_percent or more);
+    checks 57014 within lag_limit."""
     a = psycopg2.connect(dbname=DB, async_=1)
     wait_async(a)
     cur = a.cursor()
@@ -121,7 +125,9 @@ def cancel_on_notice(sql, word, what, lag_limit):
 
     def cancel_when_there():
         for n in a.notices:
-            if word in n and state["canceled_at"] is None:
+            pct = re.search(r"(\d+)%", n)
+            if (word in n and state["canceled_at"] is None and
+                    (min_percent == 0 or (pct is not None and int(pct.group(1)) >= min_percent))):
                 state["phase_notice"] = n.strip()
                 state["canceled_at"] = time.time()
                 one(setup, "SELECT pg_cancel_backend(%s)", (pid,))
@@ -154,6 +160,9 @@ cancel_on_notice(BIG_FIT, "factorizing", "factorizing", 1.5)
 # README's limits); the cancel comes during the reduction
 cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3, \"t\": 100}') "
                  "FROM big WHERE id <= 6000", "eigendecomposition", "in the eigendecomposition", 2.5)
+cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3, \"t\": 100}') "
+                 "FROM big WHERE id <= 6000", "eigendecomposition",
+                 "past the eigendecomposition's reduction", 2.5, min_percent=35)
 
 # the same session after a cancel, with a synchronous connection
 s = connect()
