@@ -60,17 +60,28 @@ extern NtkStatus ntk_eigh(double *A, int n, double *w, double *work,
 /*
  * Eigenvalues (ascending, into d) and eigenvectors (columns of Z, n x n,
  * leading dimension ldz) of the symmetric tridiagonal matrix with diagonal
- * d and subdiagonal e[0 .. n-2]; d and e are overwritten.  work holds
- * ntk_tridiag_work_len(n) doubles.  Progress goes from p0 to p1.
+ * d and subdiagonal e[0 .. n-2]; d and e (n entries each) are overwritten.
+ * work holds ntk_tridiag_work_len(n) doubles.  Progress goes from p0 to p1.
  *
  * Return: NTK_OK, NTK_CANCELED, NTK_LAPACK_ERROR, NTK_BAD_DIMENSION.
  * Notes: divide and conquer (tridiag.c), dstedc's algorithm with its merges
- * in interruptible pieces; orders up to 512 go to dstedc in one call.
+ * in interruptible pieces; orders up to 512 go to dstedc in one call, and
+ * orders above 46340 (n^2 past LAPACK's 32-bit indices) to dstemr in one
+ * uninterruptible call.
  */
 extern size_t ntk_tridiag_work_len(int n);
 extern NtkStatus ntk_tridiag_eig(int n, double *d, double *e, double *Z,
 								 int ldz, double *work, NtkProgressFn progress,
 								 void *arg, double p0, double p1);
+
+/*
+ * The same by dstemr alone, in one uninterruptible call (ntk_tridiag_eig's
+ * way above order 46340 and if a merge fails); the same work.  dstemr can
+ * fail on matrices with very tight clusters (glued Wilkinson matrices):
+ * NTK_LAPACK_ERROR, never a wrong answer.
+ */
+extern NtkStatus ntk_tridiag_eig_mrrr(int n, double *d, double *e, double *Z,
+									  int ldz, double *work);
 
 #endif							/* NTK_SOLVE_H */
 

@@ -21,6 +21,7 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,12 +333,23 @@ Solve(TridiagRun *r, int lo, int m)
 	return Merge(r, lo, m, n1, rho);
 }
 
+/*
+ * Doubles at the start of the workspace: a merge's 4 n + n^2 (or dstedc's
+ * 1 + 4 n + n^2), and at least dstemr's 19 n; then d and e saved (2 n), then
+ * the integers.
+ */
+static size_t
+DoubleRegion(size_t m)
+{
+	return 4 * m + m * m > 19 * m ? 4 * m + m * m : 19 * m;
+}
+
 size_t
 ntk_tridiag_work_len(int n)
 {
 	size_t		m = (size_t) (n > 0 ? n : 1);
 	size_t		leaf = m < NTK_TRIDIAG_LEAF ? m : NTK_TRIDIAG_LEAF;
-	size_t		dbl = 4 * m + m * m;	/* a merge, or dstedc's 1 + 4m + m^2 */
+	size_t		dbl = DoubleRegion(m);
 	/* indices: indxq n + the merge's 4n or dstedc's 3 + 5 leaf; dstemr 12 n */
 	size_t		ints = 4 * m > 3 + 5 * leaf ? 4 * m : 3 + 5 * leaf;
 
@@ -347,13 +359,37 @@ ntk_tridiag_work_len(int n)
 }
 
 NtkStatus
+ntk_tridiag_eig_mrrr(int n, double *d, double *e, double *Z, int ldz,
+					 double *work)
+{
+	size_t		m = (size_t) (n > 0 ? n : 1);
+	/* the same places as in ntk_tridiag_eig: 19 n doubles, then 12 n ints */
+	int		   *iwork = (int *) (void *) (work + DoubleRegion(m) + 8 + 2 * m);
+	lapack_int	found = 0;
+	lapack_int	tryrac = 1;
+	lapack_int *isuppz = (lapack_int *) iwork;
+	int			info;
+
+	if (n < 1 || ldz < n)
+		return NTK_BAD_DIMENSION;
+	e[n - 1] = 0.0;
+	info = LAPACKE_dstemr_work(LAPACK_COL_MAJOR, 'V', 'A', n, d, e, 0.0, 0.0,
+							   0, 0, &found, work, Z, ldz, n, isuppz, &tryrac,
+							   work + m, 18 * n, isuppz + 2 * m, 10 * n);
+	if (info != 0 || found != n)
+		return NTK_LAPACK_ERROR;
+	memcpy(d, work, m * sizeof(double));
+	return NTK_OK;
+}
+
+NtkStatus
 ntk_tridiag_eig(int n, double *d, double *e, double *Z, int ldz,
 				double *work, NtkProgressFn progress, void *arg,
 				double p0, double p1)
 {
 	size_t		m = (size_t) n;
 	double	   *mwork = work;
-	double	   *d0 = work + 4 * m + m * m + 8;
+	double	   *d0 = work + DoubleRegion(m) + 8;
 	double	   *e0 = d0 + m;
 	int		   *iwork = (int *) (void *) (e0 + m);
 	TridiagRun	r;
@@ -371,6 +407,14 @@ ntk_tridiag_eig(int n, double *d, double *e, double *Z, int ldz,
 
 		if (info != 0)
 			return NTK_LAPACK_ERROR;
+		return progress && progress(arg, p1) ? NTK_CANCELED : NTK_OK;
+	}
+	/* dlaed2 indexes its n^2 workspace with Fortran's 32-bit integers */
+	if ((size_t) n * n > (size_t) INT_MAX)
+	{
+		st = ntk_tridiag_eig_mrrr(n, d, e, Z, ldz, work);
+		if (st != NTK_OK)
+			return st;
 		return progress && progress(arg, p1) ? NTK_CANCELED : NTK_OK;
 	}
 
@@ -419,24 +463,12 @@ ntk_tridiag_eig(int n, double *d, double *e, double *Z, int ldz,
 	st = Solve(&r, 0, n);
 	if (st == NTK_LAPACK_ERROR)
 	{
-		/*
-		 * dlaed4 did not converge (not seen in practice): the same
-		 * eigenproblem by dstemr, uninterruptible but reliable.
-		 */
-		lapack_int	found = 0;
-		lapack_int	tryrac = 1;
-		lapack_int *isuppz = (lapack_int *) iwork;
-		int			info;
-
+		/* dlaed4 did not converge (not seen in practice) */
 		memcpy(d, d0, m * sizeof(double));
 		memcpy(e, e0, (m - 1) * sizeof(double));
-		e[n - 1] = 0.0;
-		info = LAPACKE_dstemr_work(LAPACK_COL_MAJOR, 'V', 'A', n, d, e, 0.0, 0.0,
-								   0, 0, &found, mwork, Z, ldz, n, isuppz, &tryrac,
-								   mwork + m, 18 * n, isuppz + 2 * m, 10 * n);
-		if (info != 0 || found != n)
-			return NTK_LAPACK_ERROR;
-		memcpy(d, mwork, m * sizeof(double));
+		st = ntk_tridiag_eig_mrrr(n, d, e, Z, ldz, work);
+		if (st != NTK_OK)
+			return st;
 		return progress && progress(arg, p1) ? NTK_CANCELED : NTK_OK;
 	}
 	if (st != NTK_OK)

@@ -1303,6 +1303,47 @@ done:
 }
 
 /*
+ * Errors of an eigendecomposition (w, Z) of the tridiagonal (d0, e0) against
+ * reference eigenvalues wref: max |w - wref|, max |T z - w z|, max |Z'Z - I|
+ * (G: n x n scratch), and whether w ascends.
+ */
+static void
+tridiag_errors(int n, const double *d0, const double *e0, const double *wref,
+			   const double *w, const double *Z, double *G, int *ascending,
+			   double *ew, double *res, double *orth)
+{
+	int			i;
+	int			j;
+
+	*ascending = 1;
+	*ew = *res = *orth = 0.0;
+	for (i = 0; i < n; i++)
+	{
+		*ew = fmax(*ew, fabs(w[i] - wref[i]));
+		if (i > 0 && w[i] < w[i - 1])
+			*ascending = 0;
+	}
+	cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, n, n, 1.0, Z, n, 0.0, G, n);
+	for (j = 0; j < n; j++)
+	{
+		const double *z = Z + (size_t) j * n;
+
+		for (i = j; i < n; i++)
+			*orth = fmax(*orth, fabs(G[i + (size_t) j * n] - (i == j)));
+		for (i = 0; i < n; i++)
+		{
+			double		tz = d0[i] * z[i];
+
+			if (i > 0)
+				tz += e0[i - 1] * z[i - 1];
+			if (i < n - 1)
+				tz += e0[i] * z[i + 1];
+			*res = fmax(*res, fabs(tz - w[j] * z[i]));
+		}
+	}
+}
+
+/*
  * ntk_tridiag_eig (divide and conquer) on tridiagonal matrices that deflate
  * in every way: eigenvalues against dstemr's (dqds, another algorithm),
  * ascending; Z orthonormal; T Z = Z diag(w); trees of one to three levels
@@ -1343,7 +1384,6 @@ test_tridiag(void)
 			NtkStatus	st;
 			char		msg[240];
 			int			i;
-			int			j;
 
 			for (i = 0; i < n; i++)
 			{
@@ -1393,30 +1433,7 @@ test_tridiag(void)
 					 n, kinds[ki], pr.calls, pr.bad_order, pr.last);
 			check(pr.calls >= 2 && pr.bad_order == 0 && pr.last == 1.0, msg);
 
-			for (i = 0; i < n; i++)
-			{
-				ew = fmax(ew, fabs(d[i] - wref[i]));
-				if (i > 0 && d[i] < d[i - 1])
-					ascending = 0;
-			}
-			cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, n, n, 1.0, Z, n, 0.0, G, n);
-			for (j = 0; j < n; j++)
-			{
-				const double *z = Z + (size_t) j * n;
-
-				for (i = j; i < n; i++)
-					orth = fmax(orth, fabs(G[i + (size_t) j * n] - (i == j)));
-				for (i = 0; i < n; i++)
-				{
-					double		tz = d0[i] * z[i];
-
-					if (i > 0)
-						tz += e0[i - 1] * z[i - 1];
-					if (i < n - 1)
-						tz += e0[i] * z[i + 1];
-					res = fmax(res, fabs(tz - d[j] * z[i]));
-				}
-			}
+			tridiag_errors(n, d0, e0, wref, d, Z, G, &ascending, &ew, &res, &orth);
 			snprintf(msg, sizeof msg,
 					 "tridiag n %d %s: ascending %d, |w - dstemr| %.2g, |TZ - Zw| %.2g, "
 					 "|Z'Z - I| %.2g (|T| %.3g)",
@@ -1424,6 +1441,27 @@ test_tridiag(void)
 			check(ascending && ew <= 1e-14 * n * tnorm && res <= 1e-14 * n * tnorm &&
 				  orth <= 1e-14 * n, msg);
 			worst = fmax(worst, fmax(ew / tnorm, fmax(res / tnorm, orth)) / n);
+
+			/* dstemr alone (beyond order 46340): right, or an error, never wrong */
+			if (n == 700)
+			{
+				memcpy(d, d0, n * sizeof(double));
+				memcpy(e, e0, n * sizeof(double));
+				st = ntk_tridiag_eig_mrrr(n, d, e, Z, n, work);
+				if (st == NTK_LAPACK_ERROR && ki == 3)
+					check(1, "tridiag mrrr: dstemr refuses glued Wilkinson matrices");
+				else
+				{
+					snprintf(msg, sizeof msg, "tridiag mrrr n %d %s: status", n, kinds[ki]);
+					check_status(st, NTK_OK, msg);
+					tridiag_errors(n, d0, e0, wref, d, Z, G, &ascending, &ew, &res, &orth);
+					snprintf(msg, sizeof msg,
+							 "tridiag mrrr n %d %s: ascending %d, |w - ref| %.2g, |TZ - Zw| %.2g, "
+							 "|Z'Z - I| %.2g", n, kinds[ki], ascending, ew / tnorm, res / tnorm, orth);
+					check(ascending && ew <= 1e-14 * n * tnorm && res <= 1e-14 * n * tnorm &&
+						  orth <= 1e-13 * n, msg);
+				}
+			}
 
 			/* cancel at the first report, a third, two thirds and the last */
 			if (n == 1100 && ki == 0)
@@ -1457,6 +1495,59 @@ test_tridiag(void)
 			free(work);
 		}
 	printf("tridiag: worst error per n vs dstemr and identities: %.3g\n", worst);
+
+	/* both entry points at tiny orders (the workspace's layout for dstemr) */
+	{
+		static const int tiny[] = {1, 2, 5, 17};
+		size_t		ti;
+
+		for (ti = 0; ti < sizeof tiny / sizeof tiny[0]; ti++)
+		{
+			int			n = tiny[ti];
+			double	   *d0 = dalloc(n);
+			double	   *e0 = dalloc(n);
+			double	   *d = dalloc(n);
+			double	   *e = dalloc(n);
+			double	   *wref = dalloc(n);
+			double	   *Z = dalloc((size_t) n * n);
+			double	   *G = dalloc((size_t) n * n);
+			double	   *work = dalloc(ntk_tridiag_work_len(n));
+			int			ascending;
+			double		ew, res, orth;
+			int			way;
+			int			i;
+			char		msg[160];
+
+			for (i = 0; i < n; i++)
+			{
+				d0[i] = urand() - 0.5;
+				e0[i] = urand() - 0.5;
+			}
+			for (way = 0; way < 2; way++)
+			{
+				NtkStatus	st;
+
+				memcpy(d, d0, n * sizeof(double));
+				memcpy(e, e0, n * sizeof(double));
+				st = way ? ntk_tridiag_eig_mrrr(n, d, e, Z, n, work)
+					: ntk_tridiag_eig(n, d, e, Z, n, work, NULL, NULL, 0.0, 1.0);
+				if (way == 0)
+					memcpy(wref, d, n * sizeof(double));
+				tridiag_errors(n, d0, e0, wref, d, Z, G, &ascending, &ew, &res, &orth);
+				snprintf(msg, sizeof msg, "tridiag %s n %d: %s, |w - dstedc| %.2g, |TZ - Zw| %.2g, |Z'Z - I| %.2g",
+						 way ? "mrrr" : "d&c", n, ntk_status_string(st), ew, res, orth);
+				check(st == NTK_OK && ascending && ew <= 1e-14 && res <= 1e-14 && orth <= 1e-14, msg);
+			}
+			free(d0);
+			free(e0);
+			free(d);
+			free(e);
+			free(wref);
+			free(Z);
+			free(G);
+			free(work);
+		}
+	}
 }
 
 /*
