@@ -273,7 +273,9 @@ ntk_eigh(double *A, int n, double *w, double *work,
 	 * V = Q S with Q = H(0) H(1) ... H(n - 2), reflector j stored in A below
 	 * row j + 1 of column j (dormtr's lower case): blocks of reflectors from
 	 * the last to the first, each applied to every column at once by dormqr
-	 * (so that each call is as efficient as dormtr's single one).
+	 * (so that each call is as efficient as dormtr's single one).  The
+	 * LAPACKE _work variants skip LAPACKE's NaN scans of the inputs, which
+	 * would read the upper triangle of A that no one wrote.
 	 */
 	for (jb = n >= 2 ? ((n - 2) / rb) * rb : -1; jb >= 0; jb -= rb)
 	{

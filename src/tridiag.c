@@ -74,7 +74,6 @@ typedef struct TridiagRun
 	double		p1;				/* ... and at the end */
 	double		total;			/* sum of node orders cubed */
 	double		done;
-	int			lapack_failed;
 } TridiagRun;
 
 /* Sum of m^3 over the nodes of the tree below a node of order m. */
@@ -189,10 +188,7 @@ Merge(TridiagRun *r, int lo, int m, int n1, double rho)
 
 		dlaed4_(&k, &j1, dlamda, w, Q + (size_t) j * ldq, &rho, d + j, &info);
 		if (info != 0)
-		{
-			r->lapack_failed = 1;
 			return NTK_LAPACK_ERROR;
-		}
 		if ((j + 1) % NTK_TRIDIAG_ROOTS == 0 &&
 			Report(r, 0.1 * cost * (j + 1) / k))
 			return NTK_CANCELED;
@@ -292,6 +288,18 @@ Merge(TridiagRun *r, int lo, int m, int n1, double rho)
 	return Report(r, 0.0) ? NTK_CANCELED : NTK_OK;
 }
 
+/*
+ * A subproblem of order m <= NTK_TRIDIAG_LEAF by dstedc in one call, its
+ * eigenvalues ascending; work: 1 + 4 m + m^2 doubles, iwork: 3 + 5 m.
+ */
+static NtkStatus
+Leaf(int m, double *d, double *e, double *Z, int ldz, double *work, int *iwork)
+{
+	return LAPACKE_dstedc_work(LAPACK_COL_MAJOR, 'I', m, d, e, Z, ldz, work,
+							   1 + 4 * m + m * m, iwork, 3 + 5 * m) == 0
+		? NTK_OK : NTK_LAPACK_ERROR;
+}
+
 /* Solves the node at row/column lo of order m (d already cut). */
 static NtkStatus
 Solve(TridiagRun *r, int lo, int m)
@@ -303,18 +311,9 @@ Solve(TridiagRun *r, int lo, int m)
 
 	if (m <= NTK_TRIDIAG_LEAF)
 	{
-		int			lwork = 1 + 4 * m + m * m;
-		int			liwork = 3 + 5 * m;
-		int			info;
-
-		info = LAPACKE_dstedc_work(LAPACK_COL_MAJOR, 'I', m, r->d + lo, r->e + lo,
-								   r->Z + lo + (size_t) lo * r->ldz, r->ldz,
-								   r->work, lwork, r->iwork, liwork);
-		if (info != 0)
-		{
-			r->lapack_failed = 1;
+		if (Leaf(m, r->d + lo, r->e + lo, r->Z + lo + (size_t) lo * r->ldz, r->ldz,
+				 r->work, r->iwork) != NTK_OK)
 			return NTK_LAPACK_ERROR;
-		}
 		for (i = 0; i < m; i++)
 			r->indxq[lo + i] = i + 1;
 		r->done += (double) m * m * m;
@@ -401,11 +400,7 @@ ntk_tridiag_eig(int n, double *d, double *e, double *Z, int ldz,
 		return NTK_BAD_DIMENSION;
 	if (n <= NTK_TRIDIAG_LEAF)
 	{
-		int			info = LAPACKE_dstedc_work(LAPACK_COL_MAJOR, 'I', n, d, e, Z, ldz,
-											   work, 1 + 4 * n + n * n,
-											   iwork, 3 + 5 * n);
-
-		if (info != 0)
+		if (Leaf(n, d, e, Z, ldz, work, iwork) != NTK_OK)
 			return NTK_LAPACK_ERROR;
 		return progress && progress(arg, p1) ? NTK_CANCELED : NTK_OK;
 	}
@@ -459,11 +454,10 @@ ntk_tridiag_eig(int n, double *d, double *e, double *Z, int ldz,
 	r.p1 = p1;
 	r.total = TreeCost(n);
 	r.done = 0.0;
-	r.lapack_failed = 0;
 	st = Solve(&r, 0, n);
 	if (st == NTK_LAPACK_ERROR)
 	{
-		/* dlaed4 did not converge (not seen in practice) */
+		/* a leaf or a merge failed (dlaed4 not converging; not seen in practice) */
 		memcpy(d, d0, m * sizeof(double));
 		memcpy(e, e0, (m - 1) * sizeof(double));
 		st = ntk_tridiag_eig_mrrr(n, d, e, Z, ldz, work);

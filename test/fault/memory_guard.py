@@ -7,7 +7,8 @@
   backend did not grow.
 - A fit over a million rows is refused early, while reading its rows, not
   after collecting them all.
-- A classifier is refused too.
+- A classifier is refused too; so is a fit with "t" whose three n x n
+  matrices (the eigendecomposition's) exceed the limit though one would not.
 - Other sessions keep working meanwhile; the same session fits under the
   limit afterwards; a fit that fits under the limit succeeds.
 """
@@ -101,6 +102,12 @@ try:
     check(mid is not None and p is not None, "the same session fits 2000 x 10 under 64MB and predicts")
 except psycopg2.Error as e:
     not_ok("the same session fits 2000 x 10 under 64MB and predicts", e.pgerror)
+
+# an eigendecomposition (the option "t") holds three n x n matrices: 1700 rows
+# need 66 MiB (two matrices, 44 MiB, would pass), so it is refused where the
+# plain 2000-row fit above was not
+refused("SELECT ntk_fit('t1700', x, y, '{\"t\": 10}') FROM wide WHERE id <= 1700",
+        "a 't' fit of 1700 rows (three 1700 x 1700 matrices) under 64MB")
 
 # another session with a small limit of its own does not change this one's
 c = connect()
