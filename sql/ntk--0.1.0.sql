@@ -117,6 +117,10 @@ LANGUAGE C;
 CREATE TRIGGER ntk_models_invalidate
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ntk_models
     FOR EACH STATEMENT EXECUTE FUNCTION ntk_models_invalidate();
+-- and when their chunks change (a fit's own writes, or an owner's by hand)
+CREATE TRIGGER ntk_model_data_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ntk_model_data
+    FOR EACH STATEMENT EXECUTE FUNCTION ntk_models_invalidate('data');
 
 -- Fitting ---------------------------------------------------------------------
 

@@ -18,9 +18,11 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 
+#include "access/detoast.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
@@ -29,6 +31,8 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -55,6 +59,7 @@
 static NtkModel *model_cache = NULL;
 static uint64 cache_generation = 1;
 static char *schema_name = NULL;
+static Oid	schema_oid = InvalidOid;	/* its namespace */
 static bool schema_stale = false;	/* look schema_name up again on next use */
 
 PG_FUNCTION_INFO_V1(ntk_models_invalidate);
@@ -105,37 +110,56 @@ ntk_schema(void)
 		tup = SearchSysCache1(EXTENSIONOID, ObjectIdGetDatum(ext));
 		if (!HeapTupleIsValid(tup))
 			elog(ERROR, "cache lookup failed for extension %u", ext);
-		nsp = get_namespace_name(((Form_pg_extension) GETSTRUCT(tup))->extnamespace);
+		schema_oid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+		nsp = get_namespace_name(schema_oid);
 		ReleaseSysCache(tup);
 
 		/*
-		 * Freed here, not in the callbacks: a caller may hold the old string
-		 * across SPI calls that process invalidations, never across another
-		 * call of this function.
+		 * The old string is never freed: callers hold it across SPI calls,
+		 * which may process invalidations and call this again (a trigger
+		 * that predicts).  It leaks a name each time the extension's schema
+		 * changes.
 		 */
 		fresh = MemoryContextStrdup(TopMemoryContext, quote_identifier(nsp));
-		if (schema_name)
-			pfree(schema_name);
 		schema_name = fresh;
 	}
 	return schema_name;
 }
 
 /*
- * Statement trigger on ntk_models: other backends must reload their models
- * once this transaction commits.
+ * Statement trigger on ntk_models and ntk_model_data: other backends must
+ * reload their models once this transaction commits, and this one at once.
+ * A fit writes hundreds of chunks to ntk_model_data, one statement each:
+ * there the invalidation is queued once per subtransaction (each queued one
+ * also makes this backend rebuild the table's relcache entry and replan the
+ * chunk insert), and this backend's own cache is dropped every time.
  */
+static LocalTransactionId data_inval_lxid = InvalidLocalTransactionId;
+static SubTransactionId data_inval_subid = InvalidSubTransactionId;
+
 Datum
 ntk_models_invalidate(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" was not called by trigger manager",
 						"ntk_models_invalidate")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	relid = RelationGetRelid(trigdata->tg_relation);
+	if (trigdata->tg_trigger->tgnargs == 1 &&
+		strcmp(trigdata->tg_trigger->tgargs[0], "data") == 0)
+	{
+		cache_generation++;
+		if (data_inval_lxid == MyProc->lxid &&
+			data_inval_subid == GetCurrentSubTransactionId())
+			return PointerGetDatum(NULL);
+		data_inval_lxid = MyProc->lxid;
+		data_inval_subid = GetCurrentSubTransactionId();
+	}
+	CacheInvalidateRelcacheByRelid(relid);
 	return PointerGetDatum(NULL);
 }
 
@@ -192,6 +216,24 @@ PrepareChunkInsert(const char *schema)
 			 SPI_result_code_string(SPI_result));
 	return plan;
 }
+/* Whether the current role holds every privilege a fit's model row needs. */
+static bool
+MayWriteModels(void)
+{
+	Oid			user = GetUserId();
+	Oid			models;
+	Oid			seq;
+
+	(void) ntk_schema();
+	models = get_relname_relid("ntk_models", schema_oid);
+	seq = get_relname_relid("ntk_models_id_seq", schema_oid);
+	return OidIsValid(models) && OidIsValid(seq) &&
+		pg_class_aclcheck(models, user, ACL_INSERT) == ACLCHECK_OK &&
+		pg_class_aclcheck(models, user, ACL_UPDATE) == ACLCHECK_OK &&
+		pg_class_aclcheck(models, user, ACL_SELECT) == ACLCHECK_OK &&
+		pg_class_aclcheck(seq, user, ACL_USAGE | ACL_UPDATE) == ACLCHECK_OK;
+}
+
 
 int64
 ntk_model_store_begin(const NtkModelData *md)
@@ -209,6 +251,7 @@ ntk_model_store_begin(const NtkModelData *md)
 	int			rc;
 	const char *schema = ntk_schema();
 	MemoryContext oldcxt = CurrentMemoryContext;
+	bool		may_write;
 
 	initStringInfo(&opts);
 	ntk_options_to_json(md->opts, &opts);
@@ -264,7 +307,10 @@ ntk_model_store_begin(const NtkModelData *md)
 	/*
 	 * Under row-level security a name taken by a role we are not a member of
 	 * fails the ON CONFLICT update's policy check; say so in terms of models.
+	 * A role without the privileges to write models at all (revoked by an
+	 * administrator) gets PostgreSQL's own error.
 	 */
+	may_write = MayWriteModels();
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql.data, 13, argtypes, values, nulls, false, 0);
@@ -274,7 +320,7 @@ ntk_model_store_begin(const NtkModelData *md)
 		MemoryContext ecxt = MemoryContextSwitchTo(oldcxt);
 		ErrorData  *edata = CopyErrorData();
 
-		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || !may_write)
 		{
 			MemoryContextSwitchTo(ecxt);
 			PG_RE_THROW();
@@ -373,12 +419,57 @@ ntk_model_drop(const char *name)
 	return found;
 }
 
-/* Copies a part's chunks (already in chunk order) into dst of count doubles. */
+/*
+ * Checks, before anything is allocated for it, that a part's chunks in the
+ * SPI result hold count doubles: the counts come from the model's row,
+ * which its owner can write.
+ */
+static void
+CheckPartSize(const char *name, const char *part, double count)
+{
+	double		values = 0.0;
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *p = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		bool		match = strcmp(p, part) == 0;
+		Size		bytes;
+
+		pfree(p);
+		if (!match)
+			continue;
+		bytes = toast_raw_datum_size(SPI_getbinval(tup, desc, 3, &isnull)) - VARHDRSZ;
+		if (bytes % sizeof(double) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" is damaged", name),
+					 errdetail("A chunk of part \"%s\" has %zu bytes, not a whole number of doubles.",
+							   part, (size_t) bytes)));
+		values += (double) (bytes / sizeof(double));
+	}
+	if (values != count)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" is damaged", name),
+				 errdetail("Part \"%s\" has %.0f values, expected %.0f.", part, values, count)));
+}
+
+/*
+ * Copies a part's chunks (already in chunk order) into dst of count doubles,
+ * which CheckPartSize has vouched for.  Every value must be finite (and a
+ * scale positive): a NaN would otherwise come out of every prediction, or be
+ * clamped into a variance of 0.
+ */
 static void
 LoadPart(const char *name, const char *part, double *dst, size_t count)
 {
 	size_t		off = 0;
 	uint64		i;
+	bool		scale = strcmp(part, "scale") == 0;
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -389,8 +480,12 @@ LoadPart(const char *name, const char *part, double *dst, size_t count)
 		Datum		raw;
 		bytea	   *b;
 		size_t		len;
+		size_t		j;
+		int			bad = 0;
+		bool		match = strcmp(p, part) == 0;
 
-		if (strcmp(p, part) != 0)
+		pfree(p);
+		if (!match)
 			continue;
 		raw = SPI_getbinval(tup, desc, 3, &isnull);
 		b = DatumGetByteaPP(raw);
@@ -401,6 +496,15 @@ LoadPart(const char *name, const char *part, double *dst, size_t count)
 			break;
 		}
 		memcpy(dst + off, VARDATA_ANY(b), len * sizeof(double));
+		/* branch-free, so that it vectorizes */
+		for (j = off; j < off + len; j++)
+			bad |= (!(fabs(dst[j]) <= DBL_MAX)) | (scale & !(dst[j] > 0.0));
+		if (bad)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" is damaged", name),
+					 errdetail(scale ? "Part \"%s\" holds a value that is not a positive number." :
+							   "Part \"%s\" holds a value that is not finite.", part)));
 		off += len;
 		if ((Pointer) b != DatumGetPointer(raw))
 			pfree(b);
@@ -520,25 +624,6 @@ LoadModel(const char *name)
 			m->factor_kind = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull)) ?
 				NTK_FACTOR_WHITEN : NTK_FACTOR_CHOL;
 
-		len = ntk_diag_len(&m->params);
-		m->X = ntk_alloc_huge(ctx, (size_t) m->n * m->d * sizeof(double));
-		m->alpha = MemoryContextAllocHuge(ctx, (size_t) m->n * m->k * sizeof(double));
-		m->xtable = MemoryContextAllocHuge(ctx, ntk_gram_work_len(&m->params, m->n) * sizeof(double));
-		m->xbuf = palloc(m->d * sizeof(double));
-		m->kbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
-		m->qdiag = palloc(len * sizeof(double));
-		m->out = palloc(m->k * sizeof(double));
-		if (standardized)
-		{
-			m->mean = palloc(m->d * sizeof(double));
-			m->scale = palloc(m->d * sizeof(double));
-		}
-		if (m->factor_kind != NTK_FACTOR_NONE)
-		{
-			m->factor = ntk_alloc_huge(ctx, (size_t) m->n * m->n * sizeof(double));
-			m->vbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
-		}
-
 		resetStringInfo(&sql);
 		appendStringInfo(&sql,
 						 "SELECT part, chunk, data FROM %s.ntk_model_data "
@@ -548,6 +633,38 @@ LoadModel(const char *name)
 		rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "could not read model data: %s", SPI_result_code_string(rc));
+		/* SPI leaves its own procedure context current */
+		MemoryContextSwitchTo(ctx);
+		CheckPartSize(name, "x", (double) m->n * m->d);
+		CheckPartSize(name, "alpha", (double) m->n * m->k);
+		if (standardized)
+		{
+			CheckPartSize(name, "mean", m->d);
+			CheckPartSize(name, "scale", m->d);
+		}
+		if (m->factor_kind != NTK_FACTOR_NONE)
+			CheckPartSize(name, m->factor_kind == NTK_FACTOR_CHOL ? "chol" : "whiten",
+						  (double) m->n * m->n);
+
+		len = ntk_diag_len(&m->params);
+		m->X = ntk_alloc_huge(ctx, (size_t) m->n * m->d * sizeof(double));
+		m->alpha = MemoryContextAllocHuge(ctx, (size_t) m->n * m->k * sizeof(double));
+		m->xtable = MemoryContextAllocHuge(ctx, ntk_gram_work_len(&m->params, m->n) * sizeof(double));
+		m->xbuf = MemoryContextAllocHuge(ctx, m->d * sizeof(double));
+		m->kbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
+		m->qdiag = MemoryContextAlloc(ctx, len * sizeof(double));
+		m->out = MemoryContextAllocHuge(ctx, m->k * sizeof(double));
+		if (standardized)
+		{
+			m->mean = MemoryContextAllocHuge(ctx, m->d * sizeof(double));
+			m->scale = MemoryContextAllocHuge(ctx, m->d * sizeof(double));
+		}
+		if (m->factor_kind != NTK_FACTOR_NONE)
+		{
+			m->factor = ntk_alloc_huge(ctx, (size_t) m->n * m->n * sizeof(double));
+			m->vbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
+		}
+
 		LoadPart(name, "x", m->X, (size_t) m->n * m->d);
 		LoadPart(name, "alpha", m->alpha, (size_t) m->n * m->k);
 		if (standardized)
@@ -780,7 +897,7 @@ ntk_model_prepare_input(NtkModel *m, const double *x, int len)
 	if (m->mean)
 	{
 		for (j = 0; j < m->d; j++)
-			m->xbuf[j] = (x[j] - m->mean[j]) / m->scale[j];
+			m->xbuf[j] = ntk_standardize_value(x[j], m->mean[j], m->scale[j]);
 	}
 	else
 		memcpy(m->xbuf, x, m->d * sizeof(double));

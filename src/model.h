@@ -10,10 +10,27 @@
 
 #include "postgres.h"
 
+#include <math.h>
+
 #include "lib/stringinfo.h"
 
 #include "gram.h"
 #include "options.h"
+
+/*
+ * A feature value standardized with a stored mean and scale, the same at fit
+ * and at prediction.  Only a feature whose values span more than the float64
+ * range makes x - mean overflow; halved, it stays finite where the result is.
+ */
+static inline double
+ntk_standardize_value(double x, double mean, double scale)
+{
+	double		c = x - mean;
+
+	if (isinf(c))
+		return (0.5 * x - 0.5 * mean) / (0.5 * scale);
+	return c / scale;
+}
 
 typedef enum NtkTask
 {

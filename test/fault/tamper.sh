@@ -43,6 +43,8 @@ SQL
         EPOCH=$(server_epoch)
     elif [ "$nerr" != $# ]; then
         not_ok "$desc: every prediction fails with an SQLSTATE" "psql said:" "$(printf '%s\n' "$out" | head -6)"
+    elif printf '%s\n' "$out" | grep -qE 'ERROR:  XX000$'; then
+        not_ok "$desc: an error that says what is wrong, not an internal one (XX000)" "psql said:" "$(printf '%s\n' "$out" | head -6)"
     else
         ok "$desc: an error ($(printf '%s\n' "$out" | grep -oE '[0-9A-Z]{5}$' | sort -u | tr '\n' ' '))"
     fi
@@ -83,6 +85,23 @@ damaged "n_outputs 0" "$REG" "UPDATE ntk_models SET n_outputs = 0 WHERE name = '
 damaged "n_outputs larger than the data" "$CLS" "UPDATE ntk_models SET n_outputs = 4 WHERE name = 'm'" "$PC" "$PB"
 damaged "depth -1" "$REG" "UPDATE ntk_models SET depth = -1 WHERE name = 'm'" "$P"
 damaged "depth 100000" "$REG" "UPDATE ntk_models SET depth = 100000 WHERE name = 'm'" "$P" "$PB"
+# sizes whose products wrap around 64 bits: refused before anything is allocated
+damaged "n_train and n_features of 2^31 - 1" "$REG" \
+    "UPDATE ntk_models SET n_train = 2147483647, n_features = 2147483647 WHERE name = 'm'" "$P" "$PB"
+damaged "n_outputs of 2^31 - 1" "$REG" "UPDATE ntk_models SET n_outputs = 2147483647 WHERE name = 'm'" "$PV"
+# values no fit stores: a NaN would come out of every prediction, or a variance of 0
+NAN="'\\x000000000000f87f'::bytea"
+damaged "a NaN among the dual coefficients" "$REG" \
+    "UPDATE ntk_model_data SET data = overlay(data PLACING $NAN FROM 9 FOR 8) WHERE part = 'alpha'" "$P" "$PB"
+damaged "an Infinity among the training inputs" "$REG" \
+    "UPDATE ntk_model_data SET data = overlay(data PLACING '\\x000000000000f07f'::bytea FROM 1 FOR 8) WHERE part = 'x'" "$P"
+damaged "a NaN in the variance's Cholesky factor" \
+    "SELECT ntk_fit('m', x, y, '{\"variance\": true}') FROM train" \
+    "UPDATE ntk_model_data SET data = overlay(data PLACING $NAN FROM 9 FOR 8) WHERE part = 'chol'" \
+    "SELECT ntk_predict_var('m', '{2, 1}')"
+damaged "a zero standardization scale" \
+    "SELECT ntk_fit('m', x, y, '{\"standardize\": true}') FROM train" \
+    "UPDATE ntk_model_data SET data = overlay(data PLACING '\\x0000000000000000'::bytea FROM 1 FOR 8) WHERE part = 'scale'" "$P"
 damaged "sigma_w 0" "$REG" "UPDATE ntk_models SET sigma_w = 0 WHERE name = 'm'" "$P"
 damaged "sigma_b NaN" "$REG" "UPDATE ntk_models SET sigma_b = 'NaN' WHERE name = 'm'" "$P"
 damaged "an unknown activation" "$REG" "UPDATE ntk_models SET activation = 'tanh' WHERE name = 'm'" "$P"
@@ -109,6 +128,27 @@ if [ "$(printf '%s\n' "$out" | tail -2 | tr '\n' ' ')" = "26 t " ]; then
     ok "arrays stored in 12 chunks each predict exactly as in one"
 else
     not_ok "arrays stored in 12 chunks each predict exactly as in one" "$out"
+fi
+
+# a session that cached a model sees an edit of its chunks committed by another
+out=$(q 2>&1 <<SQL
+SET ROLE $ROLE;
+SELECT ntk_fit('edited', x, y) > 0 FROM train;
+SELECT ntk_fit('doubled', x, 2 * y) > 0 FROM train;
+SELECT ntk_predict('edited', '{1.5, 0.5}') * 2 = ntk_predict('doubled', '{1.5, 0.5}');
+\\! psql -X -q -At -d "$FAULT_DB" -c "SET ROLE $ROLE; UPDATE ntk_model_data d SET data = s.data FROM ntk_model_data s WHERE d.model_id = (SELECT id FROM ntk_models WHERE name = 'edited') AND s.model_id = (SELECT id FROM ntk_models WHERE name = 'doubled') AND d.part = 'alpha' AND s.part = 'alpha' AND s.chunk = d.chunk"
+SELECT ntk_predict('edited', '{1.5, 0.5}') = ntk_predict('doubled', '{1.5, 0.5}');
+UPDATE ntk_model_data SET data = overlay(data PLACING '\\x000000000000f87f'::bytea FROM 1 FOR 8)
+ WHERE part = 'alpha' AND model_id = (SELECT id FROM ntk_models WHERE name = 'edited');
+\\set ON_ERROR_STOP 0
+\\set VERBOSITY sqlstate
+SELECT ntk_predict('edited', '{1.5, 0.5}');
+SQL
+)
+if [ "$(printf '%s\n' "$out" | sed 's/^psql:[^ ]* //' | tr '\n' ' ')" = "t t t t ERROR:  XX001 " ]; then
+    ok "a cached model follows edits of its chunks, by another session and by its own"
+else
+    not_ok "a cached model follows edits of its chunks, by another session and by its own" "$out"
 fi
 
 [ "$(server_epoch)" = "$EPOCH" ] && ok "the server did not restart unnoticed" \
