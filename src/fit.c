@@ -51,6 +51,9 @@ typedef struct LabelEntry
 	int			index;			/* order of first appearance */
 } LabelEntry;
 
+/* Bytes in a model name. */
+#define NTK_MAX_NAME_BYTES 1024
+
 typedef struct FitState
 {
 	MemoryContext ctx;			/* the aggregate context */
@@ -72,6 +75,8 @@ typedef struct FitState
 	int			labelcap;
 	int64		n_skipped;
 	instr_time	start;
+	bool		finalized;		/* the final function ran: X is standardized */
+	int64		result;			/* and stored this model id */
 } FitState;
 
 PG_FUNCTION_INFO_V1(ntk_fit_trans_scalar);
@@ -122,9 +127,13 @@ ntk_fit_peak_bytes(double n, double d, double k, const NtkFitOptions *opts)
 	return 8.0 * (grams * n * n + n * d + 4.0 * n * k + 2.0 * n * len);
 }
 
-/* Refuses a fit whose estimated peak exceeds ntk.max_memory. */
+/*
+ * Refuses a fit whose estimated peak exceeds ntk.max_memory.  While the rows
+ * are being read (partial), n is the count so far: the fit needs at least that.
+ */
 void
-ntk_check_memory(double n, double d, double k, const NtkFitOptions *opts)
+ntk_check_memory(const char *name, double n, double d, double k,
+				 const NtkFitOptions *opts, bool partial)
 {
 	double		need = ntk_fit_peak_bytes(n, d, k, opts);
 	double		allowed = (double) ntk_max_memory_kb * 1024.0;
@@ -135,9 +144,13 @@ ntk_check_memory(double n, double d, double k, const NtkFitOptions *opts)
 		ntk_fit_sizes((int64_t) n, (int64_t) d, (int64_t) Max(k, 1.0), &sizes) != NTK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("ntk fit of %.0f rows with %.0f features needs more memory than allowed", n, d),
-				 errdetail("The fit needs about %.0f MB, and ntk.max_memory is %.0f MB.",
-						   ceil(need / (1024.0 * 1024.0)),
+				 errmsg("ntk fit of model \"%s\" needs more memory than allowed", name),
+				 partial ?
+				 errdetail("With the %.0f rows of %.0f features read so far, the fit needs at least %.0f MB, and ntk.max_memory is %.0f MB; the remaining rows were not read.",
+						   n, d, ceil(need / (1024.0 * 1024.0)),
+						   floor(allowed / (1024.0 * 1024.0))) :
+				 errdetail("A fit of %.0f rows of %.0f features needs about %.0f MB, and ntk.max_memory is %.0f MB.",
+						   n, d, ceil(need / (1024.0 * 1024.0)),
 						   floor(allowed / (1024.0 * 1024.0))),
 				 errhint("Raise ntk.max_memory, or fit on fewer rows (for example with TABLESAMPLE).")));
 }
@@ -161,6 +174,13 @@ InitState(FunctionCallInfo fcinfo, TargetKind target)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
+	/* well inside what the unique index on ntk_models.name can hold */
+	if (strlen(name) > NTK_MAX_NAME_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("model name is too long"),
+				 errdetail("The name has %zu bytes; model names have at most %d.",
+						   strlen(name), NTK_MAX_NAME_BYTES)));
 
 	/* before reading a single row: a fit writes */
 	PreventCommandIfReadOnly("ntk_fit()");
@@ -245,8 +265,8 @@ Grow(FitState *st)
 	 * Refuse as soon as the rows read so far need more than ntk.max_memory,
 	 * long before the Gram matrix would be allocated (a few flops a row).
 	 */
-	ntk_check_memory((double) st->n + 1, st->d, Max(st->k, st->nlabels),
-					 &st->opts);
+	ntk_check_memory(st->name, (double) st->n + 1, st->d, Max(st->k, st->nlabels),
+					 &st->opts, true);
 	if (st->n < st->cap)
 		return;
 	if (st->n >= INT_MAX)
@@ -671,36 +691,76 @@ typedef struct FitData
 	int		   *label;			/* class index per row, classifiers only */
 } FitData;
 
-/* Standardizes X in place (population std; constant features centered). */
+/*
+ * Standardizes X in place (population std; constant features centered).
+ *
+ * Each feature's sums run on the feature scaled by a power of two that
+ * brings its largest magnitude to [1, 2): the sums can then neither overflow
+ * (features near 1e155 squared) nor underflow (near 1e-162 squared), and
+ * since scaling by a power of two is exact, on any other feature mean and
+ * scale are the very bits of the plain sums.  A feature standardized to a
+ * value out of range (its values span more than the float64 range) is an
+ * error, not a feature silently lost.
+ */
 static void
-Standardize(double *X, int n, int d, double *mean, double *scale)
+Standardize(const char *name, double *X, int n, int d, double *mean, double *scale)
 {
+	double	   *down = palloc(d * sizeof(double));
+	double	   *up = palloc(d * sizeof(double));
 	int			i;
 	int			j;
 
+	/* the largest magnitude, then the power of two that scales it to [1, 2) */
 	for (j = 0; j < d; j++)
 		mean[j] = scale[j] = 0.0;
 	for (i = 0; i < n; i++)
 		for (j = 0; j < d; j++)
-			mean[j] += X[(size_t) i * d + j];
+			mean[j] = fmax(mean[j], fabs(X[(size_t) i * d + j]));
+	for (j = 0; j < d; j++)
+	{
+		/* 2^-e and 2^e are both doubles for e in [-1023, 1023] */
+		int			e = mean[j] > 0.0 ? Max(ilogb(mean[j]), -1023) : 0;
+
+		down[j] = ldexp(1.0, -e);
+		up[j] = ldexp(1.0, e);
+		mean[j] = 0.0;
+	}
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			mean[j] += X[(size_t) i * d + j] * down[j];
 	for (j = 0; j < d; j++)
 		mean[j] /= n;
 	for (i = 0; i < n; i++)
 		for (j = 0; j < d; j++)
 		{
-			double		c = X[(size_t) i * d + j] - mean[j];
+			double		c = X[(size_t) i * d + j] * down[j] - mean[j];
 
 			scale[j] += c * c;
 		}
 	for (j = 0; j < d; j++)
 	{
 		scale[j] = sqrt(scale[j] / n);
-		if (!(scale[j] > 0.0))
-			scale[j] = 1.0;
+		scale[j] = scale[j] > 0.0 ? scale[j] * up[j] : 1.0;
+		mean[j] *= up[j];
 	}
+
 	for (i = 0; i < n; i++)
 		for (j = 0; j < d; j++)
-			X[(size_t) i * d + j] = (X[(size_t) i * d + j] - mean[j]) / scale[j];
+		{
+			double		v = ntk_standardize_value(X[(size_t) i * d + j], mean[j], scale[j]);
+
+			if (!isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("feature %d of model \"%s\" cannot be standardized in float64",
+								j + 1, name),
+						 errdetail("Its values span more than the float64 range."),
+						 errhint("Rescale the feature.")));
+			X[(size_t) i * d + j] = v;
+		}
+	pfree(down);
+	pfree(up);
 }
 
 /* Targets as a column-major matrix; one-hot over sorted classes. */
@@ -721,7 +781,7 @@ PrepareData(FitState *st, FitData *fd)
 	{
 		fd->mean = palloc(fd->d * sizeof(double));
 		fd->scale = palloc(fd->d * sizeof(double));
-		Standardize(st->X, n, fd->d, fd->mean, fd->scale);
+		Standardize(st->name, st->X, n, fd->d, fd->mean, fd->scale);
 	}
 
 	fd->Y = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * fd->k * sizeof(double));
@@ -773,6 +833,14 @@ BuildGram(FitState *st, const NtkParams *params, NtkKernelKind kind,
 	for (i = 0; i < n; i++)
 		sum += ntk_diag_value(params, kind, diag + (size_t) i * len);
 	*mean_diag = sum / n;
+	/* kernel values near the largest double: the sum overflowed, not the mean */
+	if (isinf(*mean_diag))
+	{
+		sum = 0.0;
+		for (i = 0; i < n; i++)
+			sum += ntk_diag_value(params, kind, diag + (size_t) i * len) / n;
+		*mean_diag = sum;
+	}
 
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  ntk_gram_work_len(params, n) * sizeof(double));
@@ -783,6 +851,22 @@ BuildGram(FitState *st, const NtkParams *params, NtkKernelKind kind,
 	pfree(work);
 	pfree(diag);
 	return K;
+}
+
+/*
+ * Columns of the targets per step of the products and solves that run over
+ * all of them (n^2 multiply-adds a column each), with a check for interrupts
+ * between steps: about 2^33 multiply-adds a step (0.1-0.2 s here), and never
+ * fewer than 32 columns, below which the steps re-read the n x n matrix for
+ * too little work.  A classifier with thousands of classes would otherwise
+ * spend minutes in one uninterruptible call.
+ */
+static int
+RhsColumns(int n, int k)
+{
+	double		cols = floor(8589934592.0 / ((double) n * n));
+
+	return (int) Min((double) k, Max(cols, 32.0));
 }
 
 /* Candidate relative ridges of "auto": 4 per decade from 1e-8 to 10. */
@@ -804,8 +888,9 @@ SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
 	int			nridges;
 	double	   *w = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(double));
 	double	   *VtY = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
+	int			cols = RhsColumns(n, k);
 	double	   *work = MemoryContextAllocHuge(CurrentMemoryContext,
-											  (2 * (size_t) n * k + n) * sizeof(double));
+											  (2 * (size_t) n * cols + n) * sizeof(double));
 	double	   *eigh_work = MemoryContextAllocHuge(CurrentMemoryContext,
 												   ntk_eigh_work_len(n) * sizeof(double));
 	double		best = INFINITY;
@@ -814,6 +899,7 @@ SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
 	bool		first = true;
 	int			di;
 	int			ri;
+	int			j0;
 
 	if (opts->ridge_auto)
 	{
@@ -852,13 +938,29 @@ SelectModel(FitState *st, FitData *fd, Progress *pr, StringInfo metrics)
 		ntk_status_error(ntk_eigh(V, n, w, eigh_work, ReportProgress, pr),
 						 "ntk_fit model selection");
 		pr->phase = phase;
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, n, k, n, 1.0,
-					V, n, fd->Y, n, 0.0, VtY, n);
+		for (j0 = 0; j0 < k; j0 += cols)
+		{
+			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, n, Min(cols, k - j0), n,
+						1.0, V, n, fd->Y + (size_t) j0 * n, n, 0.0, VtY + (size_t) j0 * n, n);
+			CHECK_FOR_INTERRUPTS();
+		}
 		for (ri = 0; ri < nridges; ri++)
 		{
 			double		lambda = opts->ridge_absolute ? ridges[ri] : ridges[ri] * mean_diag;
-			double		mse = ntk_loo_mse(V, w, n, VtY, k, lambda, work);
+			double		mse = INFINITY;
 
+			if (ntk_loo_diag(V, w, n, lambda, work + 2 * (size_t) n * cols))
+			{
+				double		sse = 0.0;
+
+				for (j0 = 0; j0 < k; j0 += cols)
+				{
+					sse += ntk_loo_sse(V, w, n, VtY + (size_t) j0 * n, Min(cols, k - j0),
+									   lambda, work + 2 * (size_t) n * cols, work);
+					CHECK_FOR_INTERRUPTS();
+				}
+				mse = sse / ((double) n * k);
+			}
 			CHECK_FOR_INTERRUPTS();
 			appendStringInfo(metrics, "%s{\"depth\": %d, \"ridge\": %s, \"loo_mse\": %s}",
 							 first ? "" : ", ", params.depth,
@@ -990,14 +1092,22 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
 
+	/*
+	 * A hashed aggregate that is rescanned with unchanged parameters runs its
+	 * final function again on the same state.  The first call standardized
+	 * the inputs in place and stored the model: answer with that model.
+	 */
+	if (st->finalized)
+		PG_RETURN_INT64(st->result);
+
 	opts = &st->opts;
 	if (opts->has_t && ntk_options_searching(opts))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("model selection cannot be combined with a finite training time \"t\""),
 				 errhint("Select \"ridge\" and \"depth\" without \"t\" first, then refit with \"t\".")));
-	ntk_check_memory(st->n, st->d,
-					 st->target == TARGET_LABEL ? st->nlabels : st->k, opts);
+	ntk_check_memory(st->name, st->n, st->d,
+					 st->target == TARGET_LABEL ? st->nlabels : st->k, opts, false);
 	ntk_set_blas_threads();
 	threads = openblas_get_num_threads();
 
@@ -1026,6 +1136,13 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	t_gram = Elapsed(&pr) - t_gram;
 	t_factor = Elapsed(&pr);
 	lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * mean_diag;
+	if (isinf(lambda))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("ridge of model \"%s\" is out of range for type double precision", st->name),
+				 errdetail("The relative ridge %g times the kernel matrix's mean diagonal %g overflows.",
+						   opts->ridge, mean_diag),
+				 errhint("Lower \"ridge\".")));
 	ntk_add_diagonal(K, n, lambda);
 
 	alpha = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * fd.k * sizeof(double));
@@ -1060,9 +1177,22 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 		pfree(eigh_work);
 		t_factor = Elapsed(&pr) - t_factor;
 		t_solve = Elapsed(&pr);
-		ntk_finite_time(K, w, n, s, fd.Y, fd.k, alpha, P,
-						MemoryContextAllocHuge(CurrentMemoryContext,
-											   (size_t) n * fd.k * sizeof(double)));
+		{
+			int			cols = RhsColumns(n, fd.k);
+			double	   *work = MemoryContextAllocHuge(CurrentMemoryContext,
+													  (size_t) n * cols * sizeof(double));
+			int			j0;
+
+			for (j0 = 0; j0 < fd.k; j0 += cols)
+			{
+				size_t		off = (size_t) j0 * n;
+
+				ntk_finite_time(K, w, n, s, fd.Y + off, Min(cols, fd.k - j0),
+								alpha + off, P + off, work);
+				CHECK_FOR_INTERRUPTS();
+			}
+			pfree(work);
+		}
 		if (opts->variance)
 		{
 			/* whitening W = V diag(w^-1/2): variance = k(x,x) - |W^T k|^2 */
@@ -1110,7 +1240,16 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 		t_factor = Elapsed(&pr) - t_factor;
 		t_solve = Elapsed(&pr);
 		memcpy(alpha, fd.Y, (size_t) n * fd.k * sizeof(double));
-		ntk_cholesky_solve(K, n, alpha, fd.k);
+		{
+			int			cols = RhsColumns(n, fd.k);
+			int			j0;
+
+			for (j0 = 0; j0 < fd.k; j0 += cols)
+			{
+				ntk_cholesky_solve(K, n, alpha + (size_t) j0 * n, Min(cols, fd.k - j0));
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
 		/* training predictions for free: K alpha = Y - lambda alpha */
 		for (i = 0; i < (size_t) n * fd.k; i++)
 			P[i] = fd.Y[i] - lambda * alpha[i];
@@ -1150,5 +1289,7 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	else
 		id = ntk_model_store(&md);
 
+	st->finalized = true;
+	st->result = id;
 	PG_RETURN_INT64(id);
 }

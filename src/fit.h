@@ -15,7 +15,7 @@ extern double ntk_fit_peak_bytes(double n, double d, double k,
 								 const NtkFitOptions *opts);
 
 /* Refuses, with SQLSTATE 54000, a fit whose peak exceeds ntk.max_memory. */
-extern void ntk_check_memory(double n, double d, double k,
-							 const NtkFitOptions *opts);
+extern void ntk_check_memory(const char *name, double n, double d, double k,
+							 const NtkFitOptions *opts, bool partial);
 
 #endif							/* NTK_FIT_H */

@@ -47,9 +47,10 @@ OptionError(NtkOptStatus st, const char *key, const char *expected,
 							ntk_json_kind_name(got))));
 			break;
 		case NTK_OPT_NOT_FINITE:
+			/* jsonb numbers are finite: this one is beyond the float8 range */
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"%s\" must be finite", key)));
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("option \"%s\" is out of range for type double precision", key)));
 			break;
 		case NTK_OPT_NOT_INTEGER:
 			ereport(ERROR,
@@ -136,11 +137,14 @@ JsonKind(const JsonbValue *v)
 	}
 }
 
-/* A jsonb number as a double; beyond the float8 range it is an error. */
+/*
+ * A jsonb number as a double: beyond the float8 range +-Infinity (which the
+ * decisions refuse, naming the option), below it 0.
+ */
 static double
 NumberValue(const JsonbValue *v)
 {
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 											  NumericGetDatum(v->val.numeric)));
 }
 

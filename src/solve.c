@@ -327,20 +327,15 @@ ntk_finite_time(const double *V, const double *w, int n, double s,
 				V, n, work, n, 0.0, alpha, n);
 }
 
-double
-ntk_loo_mse(const double *V, const double *w, int n, const double *VtY,
-			int k, double lambda, double *work)
+int
+ntk_loo_diag(const double *V, const double *w, int n, double lambda, double *g)
 {
-	double	   *C = work;		/* n x k: diag(1 / (w + lambda)) V^T Y, then alpha */
-	double	   *g = work + (size_t) n * k;	/* diagonal of (K + lambda I)^-1 */
-	double	   *alpha;
-	double		sse = 0.0;
 	int			i;
 	int			j;
 
 	for (j = 0; j < n; j++)
 		if (!(w[j] + lambda > 0.0))
-			return INFINITY;
+			return 0;
 
 	for (i = 0; i < n; i++)
 		g[i] = 0.0;
@@ -352,9 +347,19 @@ ntk_loo_mse(const double *V, const double *w, int n, const double *VtY,
 		for (i = 0; i < n; i++)
 			g[i] += vj[i] * vj[i] * c;
 	}
+	return 1;
+}
 
-	/* alpha = V C, computed into a scratch block after C */
-	alpha = g + n;
+double
+ntk_loo_sse(const double *V, const double *w, int n, const double *VtY,
+			int k, double lambda, const double *g, double *work)
+{
+	double	   *C = work;		/* n x k: diag(1 / (w + lambda)) V^T Y */
+	double	   *alpha = work + (size_t) n * k;	/* V C */
+	double		sse = 0.0;
+	int			i;
+	int			j;
+
 	for (j = 0; j < k; j++)
 		for (i = 0; i < n; i++)
 			C[i + (size_t) j * n] = VtY[i + (size_t) j * n] / (w[i] + lambda);
@@ -367,7 +372,18 @@ ntk_loo_mse(const double *V, const double *w, int n, const double *VtY,
 
 			sse += r * r;
 		}
-	return sse / ((double) n * k);
+	return sse;
+}
+
+double
+ntk_loo_mse(const double *V, const double *w, int n, const double *VtY,
+			int k, double lambda, double *work)
+{
+	double	   *g = work + 2 * (size_t) n * k;
+
+	if (!ntk_loo_diag(V, w, n, lambda, g))
+		return INFINITY;
+	return ntk_loo_sse(V, w, n, VtY, k, lambda, g, work) / ((double) n * k);
 }
 
 double
@@ -386,5 +402,6 @@ ntk_posterior_variance(const double *F, int n, int is_chol,
 		cblas_dgemv(CblasColMajor, CblasTrans, n, n, 1.0, F, n, kvec, 1,
 					0.0, work, 1);
 	v = kxx - cblas_ddot(n, work, 1, work, 1);
-	return v > 0.0 ? v : 0.0;
+	/* clamps rounding below zero; a NaN (a damaged factor) stays one */
+	return v < 0.0 ? 0.0 : v;
 }

@@ -111,6 +111,18 @@ extern double ntk_loo_mse(const double *V, const double *w, int n,
 						  double *work);
 
 /*
+ * ntk_loo_mse in two steps, for the columns of Y in blocks: the diagonal g
+ * (n) of (K + lambda I)^-1 (0 if K + lambda I is not positive definite),
+ * then the sum of the squared held-out residuals of k columns (work:
+ * 2 * n * k doubles).
+ */
+extern int	ntk_loo_diag(const double *V, const double *w, int n,
+						 double lambda, double *g);
+extern double ntk_loo_sse(const double *V, const double *w, int n,
+						  const double *VtY, int k, double lambda,
+						  const double *g, double *work);
+
+/*
  * Posterior variance k(x,x) - k^T (K + lambda I)^-1 k of a Gaussian process,
  * from the Cholesky factor L (is_chol) or a whitening W = V diag(w^-1/2)
  * of K + lambda I, never negative.  kvec: k(X, x) (n); work: n doubles.

@@ -37,10 +37,14 @@ ntk_options_default(NtkFitOptions *opts)
 	opts->learning_rate = 1.0;
 }
 
+/*
+ * Any list of candidates asks for model selection, a list of one too: the
+ * fit then reports that candidate's leave-one-out error.
+ */
 bool
 ntk_options_searching(const NtkFitOptions *opts)
 {
-	return opts->ridge_auto || opts->n_ridges > 1 || opts->n_depths > 1;
+	return opts->ridge_auto || opts->n_ridges > 0 || opts->n_depths > 0;
 }
 
 NtkOptionKey

@@ -14,7 +14,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(246);
+SELECT plan(260);
 
 -- The aggregates -------------------------------------------------------------------
 
@@ -554,6 +554,52 @@ SELECT ok((SELECT (metrics->>'train_rmse') IS NOT NULL FROM ntk_models WHERE nam
 SELECT throws_ok($$SELECT ntk_predict('tap_huge_y', '{1e110,1e99}')$$, '22003',
     'prediction of model "tap_huge_y" is out of range for type double precision',
     'a prediction that overflows is an error, not Infinity');
+-- A hashed aggregate rescanned with the same parameters finalizes each group again:
+-- the same model, not a refit of inputs already standardized in place.
+SET LOCAL enable_sort = off;
+CREATE TEMP TABLE tap_rescan AS
+SELECT v.a, (SELECT string_agg(s.id::text, ',' ORDER BY s.grp)
+               FROM (SELECT grp, ntk_fit('tap_rescan_' || grp, x, y, '{"depth": 1, "standardize": true}') AS id
+                       FROM (SELECT i % 2 AS grp, ARRAY[100 + i, 50 - i % 7]::float8[] AS x, sin(i) AS y
+                               FROM generate_series(1, 40) i) g
+                      GROUP BY grp OFFSET 0) s
+              WHERE s.grp >= v.a - v.a) AS ids
+  FROM generate_series(1, 3) v(a);
+RESET enable_sort;
+SELECT is((SELECT count(DISTINCT ids)::int FROM tap_rescan), 1,
+    'a rescanned hashed fit returns the same model ids every time');
+SELECT is((SELECT count(*)::int FROM ntk_models WHERE name LIKE 'tap\_rescan\_%'), 2, 'and stored each group once');
+SELECT lives_ok($$SELECT ntk_fit('tap_plain_0', ARRAY[100 + i, 50 - i % 7]::float8[], sin(i), '{"depth": 1, "standardize": true}')
+                    FROM generate_series(2, 40, 2) i$$, 'a plain fit of the first group');
+SELECT ok(abs(ntk_predict('tap_rescan_0', '{110,47}') - ntk_predict('tap_plain_0', '{110,47}')) < 1e-12,
+    'predicts as the rescanned group''s model');
+
+-- standardize is scale-free: features near 1e160 or 1e-170 (whose squares leave
+-- the float64 range) fit the model of the unscaled features
+SELECT lives_ok($$SELECT ntk_fit('tap_std_' || s, ARRAY[x[1] * f, x[2] * f, x[3]], y, '{"standardize": true}')
+                    FROM tap_train, (VALUES ('1', 1.0::float8), ('big', 1e160), ('tiny', 1e-170)) v(s, f) GROUP BY s$$,
+    'standardized fits of features scaled by 1e160 and 1e-170');
+SELECT ok(abs(ntk_predict('tap_std_big', '{0.5e160,0.5e160,0.4}') / ntk_predict('tap_std_1', '{0.5,0.5,0.4}') - 1) < 1e-12
+      AND abs(ntk_predict('tap_std_tiny', '{0.5e-170,0.5e-170,0.4}') / ntk_predict('tap_std_1', '{0.5,0.5,0.4}') - 1) < 1e-12,
+    'predict as the unscaled model');
+SELECT lives_ok($$SELECT ntk_fit('tap_std_span', ARRAY[CASE i WHEN 1 THEN -1.7e308 WHEN 2 THEN 1.7e308 ELSE 1.7e308 END, i], i::float8, '{"standardize": true}')
+                     FROM generate_series(1, 10) i$$,
+    'a feature spanning more than the float64 range (x - mean overflows) is standardized');
+SELECT ok(ntk_predict('tap_std_span', '{-1e308,5}') BETWEEN -100 AND 100, 'and predicts a finite value');
+
+-- out-of-range options and names say which
+SELECT throws_ok($$SELECT ntk_fit('tap_opt', x, y, '{"sigma_w": 1e400}') FROM tap_train$$, '22003',
+    'option "sigma_w" is out of range for type double precision', 'a number beyond float64 names its option');
+SELECT throws_ok($$SELECT ntk_fit('tap_opt', x, y, '{"ridge": 1e308, "sigma_w": 2}') FROM tap_train$$, '22003',
+    'ridge of model "tap_opt" is out of range for type double precision', 'a relative ridge that overflows is 22003, not "not positive definite"');
+SELECT throws_ok($$SELECT ntk_fit(repeat('n', 1025), x, y) FROM tap_train$$, '42622',
+    'model name is too long', 'a model name of more than 1024 bytes is refused');
+SELECT lives_ok($$SELECT ntk_fit(repeat('n', 1024), x, y) FROM tap_train$$, 'a model name of 1024 bytes fits');
+SELECT lives_ok($$SELECT ntk_fit('tap_one', x, y, '{"ridge": [1e-3], "depth": [2]}') FROM tap_train$$,
+    'one candidate each');
+SELECT is((SELECT (jsonb_array_length(metrics->'selection'), (metrics->>'loo_mse')::float8 > 0, ridge, depth) FROM ntk_models WHERE name = 'tap_one'),
+    (1, true, 1e-3::float8, 2), 'a list of one candidate reports its leave-one-out error');
+
 SELECT throws_ok($$SELECT ntk_models_invalidate()$$, '39P01',
     'function "ntk_models_invalidate" was not called by trigger manager',
     'the invalidation trigger function refuses a direct call');

@@ -59,8 +59,11 @@ test_defaults(void)
 	check(!ntk_options_searching(&o), "defaults do not search");
 
 	o.n_ridges = 1;
+	check(ntk_options_searching(&o), "a list of one ridge searches (its loo score)");
+	o.n_ridges = 0;
 	o.n_depths = 1;
-	check(!ntk_options_searching(&o), "one candidate each is no search");
+	check(ntk_options_searching(&o), "a list of one depth searches");
+	o.n_depths = 0;
 	o.n_ridges = 2;
 	check(ntk_options_searching(&o), "two ridges search");
 	o.n_ridges = 0;
