@@ -24,12 +24,15 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "nodes/pg_list.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "fit.h"
 #include "model.h"
@@ -1060,6 +1063,45 @@ CheckSolution(const char *name, const double *alpha, const double *P, size_t len
 					 errhint("Rescale the inputs (the option \"standardize\": true does) or the targets, or raise \"ridge\".")));
 }
 
+/*
+ * The model names a statement has fitted: two groups (or two aggregates) of
+ * one statement that fit the same name would store one model and return an
+ * id that no longer exists for the other.  A statement is its transaction and
+ * the command id of its snapshot (every fit advances the command counter, so
+ * the next statement of a function sees a larger one).
+ */
+static LocalTransactionId fitted_lxid = InvalidLocalTransactionId;
+static CommandId fitted_cid = InvalidCommandId;
+static List *fitted_names = NIL;	/* in TopTransactionContext */
+
+static void
+CheckFittedOnce(const char *name)
+{
+	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : InvalidCommandId;
+	ListCell   *lc;
+
+	if (fitted_lxid != MyProc->lxid || fitted_cid != cid)
+	{
+		/* the list of an earlier transaction went with its memory */
+		fitted_names = NIL;
+		fitted_lxid = MyProc->lxid;
+		fitted_cid = cid;
+	}
+	foreach(lc, fitted_names)
+		if (strcmp((const char *) lfirst(lc), name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("model \"%s\" is fitted more than once in one statement", name),
+					 errdetail("Two groups or two aggregates of the statement name the same model."),
+					 errhint("Give each group a model name of its own, for example 'price_' || region.")));
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		fitted_names = lappend(fitted_names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+}
+
 Datum
 ntk_fit_final(PG_FUNCTION_ARGS)
 {
@@ -1099,6 +1141,7 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	 */
 	if (st->finalized)
 		PG_RETURN_INT64(st->result);
+	CheckFittedOnce(st->name);
 
 	opts = &st->opts;
 	if (opts->has_t && ntk_options_searching(opts))

@@ -14,7 +14,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(260);
+SELECT plan(263);
 
 -- The aggregates -------------------------------------------------------------------
 
@@ -573,6 +573,14 @@ SELECT lives_ok($$SELECT ntk_fit('tap_plain_0', ARRAY[100 + i, 50 - i % 7]::floa
                     FROM generate_series(2, 40, 2) i$$, 'a plain fit of the first group');
 SELECT ok(abs(ntk_predict('tap_rescan_0', '{110,47}') - ntk_predict('tap_plain_0', '{110,47}')) < 1e-12,
     'predicts as the rescanned group''s model');
+
+-- one statement fitting one name twice would return an id that no longer exists
+SELECT throws_ok($$SELECT ntk_fit('tap_twice', x, y) FROM tap_train GROUP BY id % 2$$, '21000',
+    'model "tap_twice" is fitted more than once in one statement', 'two groups of one statement with one name are refused');
+SELECT throws_ok($$SELECT ntk_fit('tap_twice', x, y), ntk_fit('tap_twice', x, 2 * y) FROM tap_train$$, '21000',
+    'model "tap_twice" is fitted more than once in one statement', 'so are two aggregates');
+SELECT lives_ok($q$DO $do$ BEGIN FOR i IN 1..2 LOOP PERFORM ntk_fit('tap_twice', x, y) FROM tap_train; END LOOP; END $do$$q$,
+    'a function may refit a name statement after statement');
 
 -- standardize is scale-free: features near 1e160 or 1e-170 (whose squares leave
 -- the float64 range) fit the model of the unscaled features
