@@ -1226,12 +1226,14 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 													  (size_t) n * cols * sizeof(double));
 			int			j0;
 
+			pr.phase = "solving";
 			for (j0 = 0; j0 < fd.k; j0 += cols)
 			{
 				size_t		off = (size_t) j0 * n;
 
 				ntk_finite_time(K, w, n, s, fd.Y + off, Min(cols, fd.k - j0),
 								alpha + off, P + off, work);
+				(void) ReportProgress(&pr, (double) Min(j0 + cols, fd.k) / fd.k);
 				CHECK_FOR_INTERRUPTS();
 			}
 			pfree(work);
@@ -1287,9 +1289,11 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 			int			cols = RhsColumns(n, fd.k);
 			int			j0;
 
+			pr.phase = "solving";
 			for (j0 = 0; j0 < fd.k; j0 += cols)
 			{
 				ntk_cholesky_solve(K, n, alpha + (size_t) j0 * n, Min(cols, fd.k - j0));
+				(void) ReportProgress(&pr, (double) Min(j0 + cols, fd.k) / fd.k);
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
