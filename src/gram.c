@@ -6,11 +6,13 @@
  *
  * A symmetric Gram matrix takes its dot products from OpenBLAS's own
  * threaded dsyrk and dgemm in blocks of NTK_DOT_BLOCK columns, then the
- * recursion runs over panels of NTK_PANEL columns.  Short steps keep the
- * progress callback (and with it cancellation) running several times a
- * second even for n = 20000, d = 784.  Worker threads only run the
- * recursion; they never call back and have every signal blocked, so the
- * PostgreSQL backend's handlers always run on its own thread.
+ * recursion runs over panels of up to NTK_PANEL columns.  Every step is
+ * sized by an estimate of its work (see "Step sizes" below), so the
+ * progress callback (and with it cancellation) runs at least every few
+ * tenths of a second whatever n, d, depth and activation.  Worker threads
+ * only run the recursion; they never call back and have every signal
+ * blocked, so the PostgreSQL backend's handlers always run on its own
+ * thread.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,22 +34,86 @@
 #define NTK_PANEL 256
 
 /*
- * Columns per step of a Gram matrix's dot products: a dsyrk on the diagonal
- * block and a dgemm below it, each threaded by OpenBLAS.  All dot products
- * first, then all of the recursion: 1.04x the time of one dsyrk, where
- * single-threaded dgemm panels per worker interleaved with the recursion
- * took 1.2x.
+ * Columns per block of a Gram matrix's dot products (fewer for d > 30000,
+ * see DotBlockWidth): a dsyrk on the diagonal block and a dgemm below it,
+ * each threaded by OpenBLAS.  All dot products first, then all of the
+ * recursion: 1.04x the time of one dsyrk, where single-threaded dgemm
+ * panels per worker interleaved with the recursion took 1.2x.
  */
 #define NTK_DOT_BLOCK 1024
 
 /*
- * Query rows per parallel step of a cross kernel.  Each worker's dgemm packs
- * all n training rows again, so the more query rows share a call the less
- * that costs (8% of a batch prediction at 128 rows per call, n = 6000);
- * progress is still reported every ~0.1 s at n = 6000, d = 784.
+ * Query rows per parallel step of a cross kernel, at most.  Each worker's
+ * dgemm packs all n training rows again, so the more query rows share a
+ * call the less that costs (8% of a batch prediction at 128 rows per call,
+ * n = 6000); progress is still reported every ~0.2 s at n = 6000, d = 784.
  */
 #define NTK_CROSS_PANEL 1024
 #define NTK_MAX_THREADS 64
+
+/*
+ * Step sizes.  The backend sees a cancel only through the progress
+ * callback, between steps, so no step may run long: statement_timeout and
+ * Ctrl-C are to be honoured within about a second.  Fixed step sizes suit
+ * depth 3 and d = 784 but not depth 1000 (a panel of 256 erf columns of
+ * 3000 rows took 20 s) nor d = 1e5 (a dot-product block of 1024 columns,
+ * ~1.6e12 flops at n = 8000).  So each step is sized by an estimate of its
+ * work on one thread, from costs measured on a 2-core AMD EPYC (AVX-512;
+ * OpenBLAS 0.3.21, Haswell kernels; glibc 2.36) with bench-style runs of
+ * ntk_gram_sym and ntk_gram_cross at depths 3 to 1000:
+ *
+ *	- recursion, per entry: ~25 ns whatever the depth (the store, the
+ *	  overflow check, the input layer, the final NTK), plus per layer (depth
+ *	  + 1 of them) ~3 ns for ReLU on the vector path, ~25 ns for erf (always
+ *	  the portable path: asin and two sqrt per layer) and ~50 ns for ReLU on
+ *	  the portable path (atan2);
+ *	- dot products: dgemm at ~40 GFLOPS per thread, 2 d flops per entry.
+ *
+ * The estimates only choose step sizes; no step size changes any entry (see
+ * SymPanelWork and CrossBlockWork), so a wrong guess costs latency, never
+ * results.
+ */
+#define NTK_ENTRY_NS 25.0
+#define NTK_LAYER_NS_RELU 3.0
+#define NTK_LAYER_NS_ERF 25.0
+#define NTK_LAYER_NS_PORTABLE 50.0
+#define NTK_DOT_NS_PER_D 0.05	/* 2 flops at 40 GFLOPS */
+
+/*
+ * Work of one recursion panel of a symmetric Gram, in ns of one thread:
+ * 0.25 s, 0.125 s on two threads.  Depth 3 ReLU keeps full panels of
+ * NTK_PANEL columns up to n ~ 26000 (37 ns per entry); erf at depth 1000
+ * gets three columns of 3000 rows.  A panel is at least one column, so
+ * past n ~ 10000 at depth 1000 erf a step takes longer (0.25 s per 10000
+ * rows).
+ */
+#define NTK_PANEL_NS 2.5e8
+
+/*
+ * Below this estimate (20 ms) a panel of fewer than 4 * NTK_PANEL rows runs
+ * on the caller's thread alone, as all such panels did when panels were
+ * fixed (up to 9 ms for depth 3 ReLU); deeper panels are worth the threads.
+ */
+#define NTK_PANEL_SERIAL_NS 2e7
+
+/*
+ * Work of one cross-kernel block, in ns of one thread; its query rows are
+ * shared by the workers, so 0.3 s on two threads.  Larger than
+ * NTK_PANEL_NS because fewer query rows per dgemm call cost more (above);
+ * n = 6000, d = 784, depth 3 ReLU keeps blocks of NTK_CROSS_PANEL rows
+ * (76 ns per entry: 1300 rows would fit).
+ */
+#define NTK_CROSS_NS 6e8
+
+/*
+ * Flops of one dot-product step of a symmetric Gram: the dsyrk of a block
+ * of columns and (part of) the dgemm below it, on OpenBLAS's threads.  Set
+ * by the common case, which keeps one step per block of NTK_DOT_BLOCK
+ * columns up to n ~ 20400 at d = 784 (~0.4 s at n = 20000 on two threads,
+ * as before).  Beyond that the dgemm is cut into row chunks, and past
+ * d ~ 30000 the block itself narrows so that its dsyrk fits.
+ */
+#define NTK_DOT_FLOPS 3.2e10
 
 static int	gram_threads = 1;
 
@@ -223,6 +289,39 @@ RunParallel(WorkFn fn, void *arg, int nworkers)
 	}
 }
 
+/* Estimated ns of one thread for the recursion of one entry (see above). */
+static double
+EntryNs(const NtkParams *p)
+{
+	double		layer;
+
+	if (p->activation != NTK_RELU)
+		layer = NTK_LAYER_NS_ERF;
+	else if (ntk_recursion_vectorized() > 0)
+		layer = NTK_LAYER_NS_RELU;
+	else
+		layer = NTK_LAYER_NS_PORTABLE;
+	return NTK_ENTRY_NS + (p->depth + 1) * layer;
+}
+
+/*
+ * Columns per dot-product block of a symmetric Gram: NTK_DOT_BLOCK unless
+ * the block's dsyrk alone (w^2 d flops) would exceed NTK_DOT_FLOPS, which
+ * takes d > 30000.  Narrowing moves entries between the dsyrk and the
+ * dgemm, which may change their last bits, hence only where it must.
+ */
+static int
+DotBlockWidth(int d)
+{
+	double		w = sqrt(NTK_DOT_FLOPS / d);
+
+	if (w >= NTK_DOT_BLOCK)
+		return NTK_DOT_BLOCK;
+	if (w >= 64)
+		return (int) w / 64 * 64;
+	return w >= 1 ? (int) w : 1;
+}
+
 /* A panel of columns whose dot products are in place, for the recursion. */
 typedef struct SymPanel
 {
@@ -303,8 +402,11 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	int			nworkers = gram_threads;
 	int			blas_threads = openblas_get_num_threads();
 	double		dot_share;
+	double		entry_ns = EntryNs(p);
+	int			dot_block = DotBlockWidth(d);
 	NtkStatus	st = NTK_OK;
 	int			jb;
+	int			w;
 	int			i;
 
 	if (n < 1 || d < 1)
@@ -316,23 +418,54 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 
 	/* K[j:n, j:j+w] = X[j:n] X[j:j+w]^T, lower triangle only */
 	ntk_blas_set_threads(nworkers);
-	for (jb = 0; jb < n; jb += NTK_DOT_BLOCK)
+	for (jb = 0; jb < n && st == NTK_OK; jb += w)
 	{
-		int			w = n - jb < NTK_DOT_BLOCK ? n - jb : NTK_DOT_BLOCK;
-		int			rows = n - jb;
+		int			i0 = jb;	/* first row of K not yet computed */
 
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, w, d, 1.0,
-					X + (size_t) jb * d, d, 0.0, K + jb + (size_t) jb * n, n);
-		if (rows > w)
-			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, rows - w, w, d, 1.0,
-						X + (size_t) (jb + w) * d, d, X + (size_t) jb * d, d,
-						0.0, K + jb + w + (size_t) jb * n, n);
-		done += (double) w * (rows - (w - 1) / 2.0);
-		if (progress && progress(arg, dot_share * done / total))
+		w = n - jb < dot_block ? n - jb : dot_block;
+		do
 		{
-			st = NTK_CANCELED;
-			break;
-		}
+			/* rows of the dgemm that fit in this step's budget */
+			double		room = NTK_DOT_FLOPS / (2.0 * w * d);
+			int			r;
+
+			if (i0 == jb)
+			{
+				cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, w, d, 1.0,
+							X + (size_t) jb * d, d, 0.0, K + jb + (size_t) jb * n, n);
+				done += w * (w + 1) / 2.0;
+				room -= w / 2.0;	/* the dsyrk's w^2 d flops */
+				i0 = jb + w;
+			}
+
+			/*
+			 * Below the diagonal block, in chunks of rows that are multiples
+			 * of 64: each entry of K[i0:i0+r, jb:jb+w] is still one dot
+			 * product summed over all of d by the same kernel, so the chunks
+			 * change no entry.  At least 64 rows after the step that holds
+			 * the dsyrk, which gets what its budget leaves, maybe none.
+			 */
+			r = n - i0;
+			if (r > room)
+			{
+				r = room >= 64 ? (int) (room / 64) * 64 : 0;
+				if (r < 64 && i0 > jb + w)
+					r = 64;
+				if (r > n - i0)
+					r = n - i0;
+			}
+			if (r > 0)
+				cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, r, w, d, 1.0,
+							X + (size_t) i0 * d, d, X + (size_t) jb * d, d,
+							0.0, K + i0 + (size_t) jb * n, n);
+			i0 += r;
+			done += (double) w * r;
+			if (progress && progress(arg, dot_share * done / total))
+			{
+				st = NTK_CANCELED;
+				break;
+			}
+		} while (i0 < n);
 	}
 	ntk_blas_set_threads(blas_threads);
 	if (nworkers > 1)
@@ -348,14 +481,21 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	sp.K = K;
 	memset(sp.overflow, 0, sizeof(sp.overflow));
 	done = 0.0;
-	for (jb = 0; jb < n && st == NTK_OK; jb += NTK_PANEL)
+	for (jb = 0; jb < n && st == NTK_OK; jb += w)
 	{
-		int			w = n - jb < NTK_PANEL ? n - jb : NTK_PANEL;
 		int			rows = n - jb;
+		double		cols = NTK_PANEL_NS / (rows * entry_ns);
+		double		panel_ns;
 
+		/* columns of rows entries each within the budget, at least one */
+		w = cols >= NTK_PANEL ? NTK_PANEL : (cols >= 1.0 ? (int) cols : 1);
+		if (w > rows)
+			w = rows;
+		panel_ns = w * (rows - (w - 1) / 2.0) * entry_ns;
 		sp.jb = jb;
 		sp.w = w;
-		RunParallel(SymPanelWork, &sp, rows < 4 * NTK_PANEL ? 1 : nworkers);
+		RunParallel(SymPanelWork, &sp,
+					rows < 4 * NTK_PANEL && panel_ns < NTK_PANEL_SERIAL_NS ? 1 : nworkers);
 		for (i = 0; i < nworkers; i++)
 			if (sp.overflow[i])
 				st = NTK_OVERFLOW;
@@ -393,9 +533,20 @@ CrossBlockWork(void *arg, int worker, int nworkers)
 {
 	CrossBlock *cb = (CrossBlock *) arg;
 	size_t		len = ntk_diag_len(cb->p);
-	int			lo = cb->ib + cb->h * worker / nworkers;
-	int			hi = cb->ib + cb->h * (worker + 1) / nworkers;
+	int			pairs = (cb->h + 1) / 2;
+	int			lo = cb->ib + 2 * (int) ((long) pairs * worker / nworkers);
+	int			hi = cb->ib + 2 * (int) ((long) pairs * (worker + 1) / nworkers);
 	int			i;
+
+	/*
+	 * Shares of whole pairs of query rows.  OpenBLAS's dgemm (0.3.21,
+	 * Haswell kernels) computes the last column of a call with an odd
+	 * number of columns (here: query rows) with another kernel, whose sums
+	 * differ in the last bits; with blocks and shares of even size the only
+	 * such row is the last one of the whole batch, whatever the thread count.
+	 */
+	if (hi > cb->ib + cb->h)
+		hi = cb->ib + cb->h;
 
 	/* this worker's rows of K (row-major) = column-major X Q[lo:hi]^T */
 	if (hi > lo)
@@ -421,10 +572,21 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	CrossBlock	cb;
 	int			blas_threads = openblas_get_num_threads();
 	NtkStatus	st = NTK_OK;
+	double		rows;
+	int			block;
 	int			ib;
 
 	if (m < 1 || n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
+
+	/*
+	 * Query rows per block: their dot products and recursion against the n
+	 * training points within NTK_CROSS_NS, an even number (see
+	 * CrossBlockWork) from 2 to NTK_CROSS_PANEL.
+	 */
+	rows = NTK_CROSS_NS / (n * (EntryNs(p) + NTK_DOT_NS_PER_D * d));
+	block = rows >= NTK_CROSS_PANEL ? NTK_CROSS_PANEL :
+		(rows >= 2.0 ? (int) rows / 2 * 2 : 2);
 	/* workers make their own single-threaded BLAS calls (see ntk_gram_sym) */
 	if (gram_threads > 1)
 	{
@@ -443,15 +605,16 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	cb.xrt = xtable + (size_t) (p->depth + 1) * n;
 	cb.K = K;
 	memset(cb.overflow, 0, sizeof(cb.overflow));
-	for (ib = 0; ib < m; ib += NTK_CROSS_PANEL)
+	for (ib = 0; ib < m; ib += block)
 	{
-		int			h = m - ib < NTK_CROSS_PANEL ? m - ib : NTK_CROSS_PANEL;
+		int			h = m - ib < block ? m - ib : block;
+		int			pairs = (h + 1) / 2;
 		int			i;
 
 		cb.ib = ib;
 		cb.h = h;
 		RunParallel(CrossBlockWork, &cb,
-					(double) h * n < 65536.0 ? 1 : (h < gram_threads ? h : gram_threads));
+					(double) h * n < 65536.0 ? 1 : (pairs < gram_threads ? pairs : gram_threads));
 		for (i = 0; i < NTK_MAX_THREADS; i++)
 			if (cb.overflow[i])
 				st = NTK_OVERFLOW;

@@ -1201,6 +1201,132 @@ test_gram_progress(void)
 	free(work);
 }
 
+/*
+ * Deep kernels: steps are sized by their work (src/gram.c), so at depth
+ * 200 and n = 600 both routines report more often than the fixed steps
+ * did (4 calls for the symmetric Gram, 1 for up to 1024 query rows), a
+ * cancel at a mid report stops them there, and the narrower steps still
+ * give the same matrices on 1, 2 and 3 threads (with 3, the fixed blocks'
+ * shares of 133 query rows had given the 133rd row other last bits).  ReLU runs on the
+ * portable path, whose cost the step sizes assume (the vector path's
+ * depth-200 panels are cheap enough to stay full).
+ */
+static void
+test_gram_deep_steps(void)
+{
+	int			n = 600;
+	int			m = 401;		/* odd: the last block's last row alone */
+	int			d = 12;
+	int			saved = ntk_get_threads();
+	double	   *X = dalloc((size_t) n * d);
+	double	   *Q = dalloc((size_t) m * d);
+	double	   *K[2];
+	double	   *C[3];
+	int			act;
+	int			i;
+
+	/*
+	 * Not dyadic: the dot products must round, or no order of summation
+	 * (dgemm's kernels differ in it) could change a bit.
+	 */
+	for (i = 0; i < n * d; i++)
+		X[i] = urand() - 0.5;
+	for (i = 0; i < m * d; i++)
+		Q[i] = urand() - 0.5;
+	K[0] = dalloc((size_t) n * n);
+	K[1] = dalloc((size_t) n * n);
+	for (act = 0; act < 3; act++)
+		C[act] = dalloc((size_t) m * n);
+	for (act = 0; act < 2; act++)
+	{
+		NtkParams	p = params(200, (NtkActivation) act, 1.5, 0.1);
+		size_t		len = ntk_diag_len(&p);
+		double	   *diag = dalloc((size_t) n * len);
+		double	   *qdiag = dalloc((size_t) m * len);
+		double	   *work = dalloc(ntk_gram_work_len(&p, n));
+		Progress	pr;
+		NtkStatus	st;
+		int			calls;
+		int			differ;
+		int			t;
+		int			j;
+		char		msg[200];
+
+		if (p.activation == NTK_RELU)
+			ntk_recursion_force_portable(NTK_PATH_PORTABLE);
+		check_status(ntk_points_diag(&p, X, n, d, diag), NTK_OK, "deep steps: diag");
+		check_status(ntk_points_diag(&p, Q, m, d, qdiag), NTK_OK, "deep steps: qdiag");
+
+		for (t = 0; t < 2; t++)
+		{
+			ntk_set_threads(t + 1);
+			ntk_blas_set_threads(t + 1);
+			progress_init(&pr, 0);
+			st = ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K[t],
+							  progress_fn, &pr);
+			snprintf(msg, sizeof msg,
+					 "deep steps %s, %d threads: gram_sym %s, %d calls (> 4), %d out of order, last %.17g",
+					 act_name(&p), t + 1, ntk_status_string(st), pr.calls, pr.bad_order, pr.last);
+			check(st == NTK_OK && pr.calls > 4 && pr.bad_order == 0 && pr.last == 1.0, msg);
+		}
+		differ = 0;
+		for (j = 0; j < n; j++)
+			differ |= memcmp(K[0] + j + (size_t) j * n, K[1] + j + (size_t) j * n,
+							 (size_t) (n - j) * sizeof(double)) != 0;
+		snprintf(msg, sizeof msg, "deep steps %s: gram_sym on 2 threads equals 1 thread",
+				 act_name(&p));
+		check(!differ, msg);
+
+		calls = pr.calls;
+		progress_init(&pr, calls / 2 + 1);
+		st = ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K[1], progress_fn, &pr);
+		snprintf(msg, sizeof msg, "deep steps %s: gram_sym canceled at report %d of %d: %s after %d",
+				 act_name(&p), calls / 2 + 1, calls, ntk_status_string(st), pr.calls);
+		check(st == NTK_CANCELED && pr.calls == calls / 2 + 1, msg);
+
+		/* work holds X's table again (the canceled run rewrote it first) */
+		for (t = 0; t < 3; t++)
+		{
+			/* as the SQL glue sets them: on one thread the dgemm is BLAS's */
+			ntk_set_threads(t + 1);
+			ntk_blas_set_threads(t + 1);
+			progress_init(&pr, 0);
+			st = ntk_gram_cross(&p, NTK_KERNEL_NTK, Q, m, qdiag, X, n, work, d, C[t],
+								progress_fn, &pr);
+			snprintf(msg, sizeof msg,
+					 "deep steps %s, %d threads: gram_cross %s, %d calls (> 2), %d out of order, last %.17g",
+					 act_name(&p), t + 1, ntk_status_string(st), pr.calls, pr.bad_order, pr.last);
+			check(st == NTK_OK && pr.calls > 2 && pr.bad_order == 0 && pr.last == 1.0, msg);
+			if (t > 0)
+			{
+				snprintf(msg, sizeof msg, "deep steps %s: gram_cross on %d threads equals 1 thread",
+						 act_name(&p), t + 1);
+				check(memcmp(C[t], C[0], (size_t) m * n * sizeof(double)) == 0, msg);
+			}
+		}
+		calls = pr.calls;
+		progress_init(&pr, calls / 2 + 1);
+		st = ntk_gram_cross(&p, NTK_KERNEL_NTK, Q, m, qdiag, X, n, work, d, C[1],
+							progress_fn, &pr);
+		snprintf(msg, sizeof msg, "deep steps %s: gram_cross canceled at report %d of %d: %s after %d",
+				 act_name(&p), calls / 2 + 1, calls, ntk_status_string(st), pr.calls);
+		check(st == NTK_CANCELED && pr.calls == calls / 2 + 1, msg);
+
+		ntk_recursion_force_portable(NTK_PATH_AUTO);
+		free(diag);
+		free(qdiag);
+		free(work);
+	}
+	ntk_set_threads(saved);
+	ntk_blas_set_threads(2);
+	free(X);
+	free(Q);
+	free(K[0]);
+	free(K[1]);
+	for (act = 0; act < 3; act++)
+		free(C[act]);
+}
+
 /* Threads of this process, or -1 without /proc. */
 static int
 process_threads(void)
@@ -1870,6 +1996,7 @@ main(void)
 	test_threads();
 	test_cholesky();
 	test_gram_progress();
+	test_gram_deep_steps();
 	test_blas_threads();
 	test_cholesky_threads();
 	test_tridiag();
