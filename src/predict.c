@@ -205,6 +205,16 @@ CheckBatchColumns(TupleDesc desc)
 						format_type_be(TupleDescAttr(desc, 1)->atttypid))));
 }
 
+/*
+ * NtkProgressFn of a batch's cross kernel: runs on the backend's thread
+ * between the kernel's steps, so a cancel stops a block of a deep kernel.
+ */
+static int
+BatchInterrupted(void *arg, double fraction)
+{
+	return QueryCancelPending || ProcDiePending;
+}
+
 /* Predicts one fetched block of rows and appends them to the result. */
 static void
 PredictBlock(NtkModel *m, SPITupleTable *tt, uint64 rows, ReturnSetInfo *rsinfo,
@@ -246,7 +256,7 @@ PredictBlock(NtkModel *m, SPITupleTable *tt, uint64 rows, ReturnSetInfo *rsinfo,
 						 "ntk_predict_batch");
 		ntk_status_error(ntk_gram_cross(&m->params, m->kind, Q, nq, qdiag,
 										m->X, m->n, m->xtable, m->d, Kq,
-										NULL, NULL),
+										BatchInterrupted, NULL),
 						 "ntk_predict_batch");
 		/* P (nq x k, row-major) = Kq (nq x n) alpha (n x k) */
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m->k, nq, m->n,
