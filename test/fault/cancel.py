@@ -8,6 +8,8 @@
   eigendecomposition of the option "t" runs, in its reduction and again
   past it (a NOTICE of 35% or more: the tridiagonal step or the
   back-transformation): within 2.5 s.
+- statement_timeout in a depth-1000 erf fit and in a batch prediction of
+  such a model (steps sized by their work): 57014 within 2 s.
 - pg_terminate_backend during a fit: the backend exits within 2 s without
   taking the server down, nothing stored.
 """
@@ -104,6 +106,32 @@ run(s, "RESET statement_timeout")
 idle_after(pid, "statement_timeout")
 nothing_stored(setup, "statement_timeout")
 still_works(s, "statement_timeout")
+s.close()
+
+# -- statement_timeout in the steps of deep kernels ---------------------------------
+# Steps are sized by their work: a depth-1000 erf kernel (25 ns a layer) once
+# ran 20 s between two checks for a cancel, in the Gram and in a batch.
+
+s = connect()
+run(s, "SET ntk.threads = 1")
+one(s, "SELECT ntk_fit('deep', x, y, '{\"depth\": 1000, \"activation\": \"erf\"}') FROM big WHERE id <= 300")
+for what, sql in (("a depth-1000 erf fit", "SELECT ntk_fit('slow', x, y, '{\"depth\": 1000, \"activation\": \"erf\"}') "
+                                            "FROM big WHERE id <= 3000"),
+                  ("a batch prediction of a depth-1000 erf model",
+                   "SELECT count(*) FROM ntk_predict_batch('deep', 'SELECT id, x FROM big')")):
+    run(s, "SET statement_timeout = '1s'")
+    t0 = time.time()
+    try:
+        one(s, sql)
+        code = None
+    except psycopg2.Error as e:
+        code = e.pgcode
+    elapsed = time.time() - t0
+    run(s, "RESET statement_timeout")
+    check(code == "57014", "statement_timeout 1s in %s: 57014" % what, "got %s" % code)
+    check(elapsed < 2.0, "statement_timeout 1s in %s: within 2 s (%.2f s)" % (what, elapsed))
+one(s, "SELECT ntk_drop_model('deep')")
+nothing_stored(setup, "statement_timeout in deep kernels")
 s.close()
 
 # -- pg_cancel_backend during the factorization and the eigendecomposition ----------
