@@ -556,7 +556,7 @@ check_ranges(const NtkFitOptions *o)
 		   "depth %d sigma_w %.17g sigma_b %.17g", o->params.depth, o->params.sigma_w,
 		   o->params.sigma_b);
 	ASSERT(ntk_options_searching(o) ==
-		   (o->ridge_auto || o->n_ridges > 1 || o->n_depths > 1),
+		   (o->ridge_auto || o->n_ridges > 0 || o->n_depths > 0),
 		   "ntk_options_searching", "%d %d %d", o->ridge_auto, o->n_ridges, o->n_depths);
 }
 
