@@ -58,6 +58,8 @@
 
 static NtkModel *model_cache = NULL;
 static uint64 cache_generation = 1;
+static uint64 use_clock = 0;	/* counts the cache's uses, for eviction */
+static double cache_bytes = 0.0;	/* sum of the cached models' bytes */
 static char *schema_name = NULL;
 static Oid	schema_oid = InvalidOid;	/* its namespace */
 static bool schema_stale = false;	/* look schema_name up again on next use */
@@ -517,12 +519,13 @@ LoadPart(const char *name, const char *part, double *dst, size_t count)
 				 errdetail("Part \"%s\" has %zu values, expected %zu.", part, off, count)));
 }
 
+/* Frees a model that has left the cache list. */
 static void
 FreeModel(NtkModel *m)
 {
+	cache_bytes -= m->bytes;
 	MemoryContextDelete(m->ctx);
 }
-
 /* Reads and decodes a model visible to the current user; NULL if none. */
 static NtkModel *
 LoadModel(const char *name)
@@ -664,6 +667,9 @@ LoadModel(const char *name)
 			m->factor = ntk_alloc_huge(ctx, (size_t) m->n * m->n * sizeof(double));
 			m->vbuf = MemoryContextAllocHuge(ctx, (size_t) m->n * sizeof(double));
 		}
+		m->bytes = sizeof(double) *
+			((double) m->n * (m->d + m->k + 1) + (double) ntk_gram_work_len(&m->params, m->n) +
+			 (m->factor_kind != NTK_FACTOR_NONE ? (double) m->n * (m->n + 1) : 0.0));
 
 		LoadPart(name, "x", m->X, (size_t) m->n * m->d);
 		LoadPart(name, "alpha", m->alpha, (size_t) m->n * m->k);
@@ -825,6 +831,36 @@ StillCurrent(NtkModel *m)
 	return current;
 }
 
+/*
+ * Frees the least recently used unpinned models until the cache holds at
+ * most limit bytes of arrays, keeping keep (the model being used) whatever
+ * its size.  A session that predicts with many large models would otherwise
+ * hold them all until it ends.
+ */
+static void
+EvictOver(double limit, NtkModel *keep)
+{
+	NtkModel   *m;
+
+	while (cache_bytes > limit)
+	{
+		NtkModel  **link;
+		NtkModel  **oldest = NULL;
+
+		for (link = &model_cache; *link != NULL; link = &(*link)->next)
+			if (*link != keep && (*link)->pins == 0 &&
+				(oldest == NULL || (*link)->last_used < (*oldest)->last_used))
+				oldest = link;
+		if (oldest == NULL)
+			break;
+		m = *oldest;
+		*oldest = m->next;
+		elog(DEBUG1, "ntk: model \"%s\" left the model cache, which now holds %.1f MB and may hold %.1f MB",
+			 m->name, (cache_bytes - m->bytes) / 1048576.0, limit / 1048576.0);
+		FreeModel(m);
+	}
+}
+
 NtkModel *
 ntk_model_get(const char *name)
 {
@@ -845,7 +881,13 @@ ntk_model_get(const char *name)
 			strcmp(m->name, name) == 0)
 		{
 			if (StillCurrent(m))
+			{
+				m->last_used = ++use_clock;
+				/* one comparison, unless ntk.model_cache_memory was lowered */
+				if (cache_bytes > (double) ntk_model_cache_memory_kb * 1024.0)
+					EvictOver((double) ntk_model_cache_memory_kb * 1024.0, m);
 				return m;
+			}
 			/* outdated for this snapshot: drop it (or let its pin holder finish) */
 			m->generation = 0;
 			if (m->pins == 0)
@@ -865,9 +907,12 @@ ntk_model_get(const char *name)
 				 errmsg("model \"%s\" does not exist", name)));
 	m->userid = userid;
 	m->generation = cache_generation;
+	m->last_used = ++use_clock;
 	SnapSigRemember(&m->seen, ActiveSnapshotSet() ? GetActiveSnapshot() : NULL, m->ctx);
 	m->next = model_cache;
 	model_cache = m;
+	cache_bytes += m->bytes;
+	EvictOver((double) ntk_model_cache_memory_kb * 1024.0, m);
 	return m;
 }
 

@@ -74,6 +74,8 @@ typedef struct NtkModel
 	Oid			userid;			/* the role it was loaded for */
 	uint64		generation;		/* cache generation at load */
 	int			pins;			/* > 0 while a batch prediction uses it */
+	uint64		last_used;		/* the cache's clock at its last use */
+	double		bytes;			/* its arrays, for ntk.model_cache_memory */
 
 	int64		id;
 	TransactionId row_xmin;		/* of the ntk_models row it was decoded from */

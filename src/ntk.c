@@ -26,6 +26,7 @@ PG_MODULE_MAGIC;
 
 int			ntk_threads = 0;
 int			ntk_max_memory_kb = 0;
+int			ntk_model_cache_memory_kb = 1024 * 1024;
 
 void		_PG_init(void);
 
@@ -60,6 +61,15 @@ _PG_init(void)
 							"The default is half of the physical memory.",
 							&ntk_max_memory_kb,
 							DefaultMaxMemoryKb(), 1024, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ntk.model_cache_memory",
+							"Memory this session's cache of decoded models may hold.",
+							"Beyond it the least recently used models are dropped (and "
+							"loaded again when used); the model in use is always kept.",
+							&ntk_model_cache_memory_kb,
+							1024 * 1024, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

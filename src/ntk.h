@@ -17,6 +17,7 @@
 /* GUCs (ntk.c) */
 extern int	ntk_threads;
 extern int	ntk_max_memory_kb;
+extern int	ntk_model_cache_memory_kb;
 
 /*
  * Big buffers (n x n kernels, training inputs): MemoryContextAllocHuge, with

@@ -216,6 +216,21 @@ def main():
         worst = max(worst, rel(got, want))
     check("per-group models match their own numpy fits", worst <= 1e-6, f"rel {worst:.2e}")
 
+    # 5. the model cache keeps at most ntk.model_cache_memory: with 0 it keeps
+    # only the model in use, and models dropped from it load again unchanged
+    first = {g: predict_table(cur, "ntk_predict", f"g_{g}", Xte[:3, :3]) for g in (0, 17, 150)}
+    cur.execute("SET ntk.model_cache_memory = 0")
+    cur.execute("SET client_min_messages = debug1")
+    del conn.notices[:]
+    again = {g: predict_table(cur, "ntk_predict", f"g_{g}", Xte[:3, :3]) for g in (0, 17, 150, 0)}
+    left = [n for n in conn.notices if "left the model cache" in n]
+    cur.execute("RESET client_min_messages")
+    cur.execute("RESET ntk.model_cache_memory")
+    check("ntk.model_cache_memory = 0: each model leaves the cache when the next one loads",
+          len(left) >= 3, f"{len(left)} evictions")
+    check("models that left the cache predict the same once loaded again",
+          all(np.array_equal(first[g], again[g]) for g in first))
+
     conn.close()
     admin.cursor().execute(f"DROP DATABASE {DB}")
     print(f"{passed} passed, {failed} failed")
