@@ -130,9 +130,15 @@ ntk_relu_layer(double a, double b, double sw2,
 	{
 		double		spk = s + k;
 		double		prod = *delta * (spk > 0.0 ? spk : 0.0);
-		/* for variances beyond ~1e154 the product overflows: split the root */
-		double		y = isfinite(prod) ? sqrt(prod) :
-			(*delta == 0.0 ? 0.0 : sqrt(*delta) * sqrt(spk));
+
+		/*
+		 * For variances beyond ~1e154 the product overflows, below ~1e-154
+		 * (deep ReLU kernels with sigma_w^2 <= 2 shrink by half a layer) it
+		 * underflows into subnormals or zero, which would fake a parallel
+		 * pair: split the root.
+		 */
+		double		y = (prod >= DBL_MIN && prod <= DBL_MAX) ? sqrt(prod) :
+			(*delta == 0.0 || !(spk > 0.0) ? 0.0 : sqrt(*delta) * sqrt(spk));
 
 		t = ntk_atan2_pos(y, k);
 		sg = y - t * k;
@@ -187,23 +193,23 @@ static inline void
 ntk_erf_layer(double b, double sw2, double kx, double kz, double *K, double *theta)
 {
 	double		k = *K;
-	double		dx = 1.0 + 2.0 * kx;
-	double		dz = 1.0 + 2.0 * kz;
-	double		norm = dx == dz ? dx : sqrt(dx) * sqrt(dz);
-	double		c = 2.0 * k / norm;
 	double		det;
+	double		root;
 	double		kn;
 
-	if (c > 1.0)
-		c = 1.0;
-	else if (c < -1.0)
-		c = -1.0;
 	/* (1 + 2kx)(1 + 2kz) - 4k^2, expanded so a self pair loses nothing */
 	det = 1.0 + 2.0 * (kx + kz) + 4.0 * ntk_gram_det(kx, kz, k);
 	if (det < 1.0)
 		det = 1.0;				/* the exact value is >= 1 */
-	kn = sw2 * (2.0 / NTK_PI) * asin(c) + b;
-	*theta = kn + sw2 * (4.0 / NTK_PI) / sqrt(det) * *theta;
+	root = sqrt(det);
+
+	/*
+	 * asin(2k / sqrt((1 + 2kx)(1 + 2kz))) as the angle of (root, 2k): near
+	 * an argument of 1 (large variances) asin turns the argument's rounding
+	 * into an error of up to 1e-8; the cancellation-free det does not lose it.
+	 */
+	kn = sw2 * (2.0 / NTK_PI) * atan2(2.0 * k, root) + b;
+	*theta = kn + sw2 * (4.0 / NTK_PI) / root * *theta;
 	*K = kn;
 }
 
@@ -246,6 +252,17 @@ ntk_pair_strided(const NtkParams *p, double dot, int dim,
 		 */
 		if (delta <= NTK_GAP_SNAP * s)
 			delta = 0.0;
+
+		/*
+		 * Likewise s + K of a few ulps is an antiparallel pair (x and -c x):
+		 * left alone, it fakes an angle of pi - 1e-8 (an error of ~3e-9 in
+		 * the NTK, and a negative kernel at depth 1).
+		 */
+		else if (s > 0.0 && s + K <= NTK_GAP_SNAP * s)
+		{
+			K = theta = -s;
+			delta = 2.0 * s;
+		}
 		for (l = 0; l < p->depth; l++)
 			ntk_relu_layer(sw2 / 2, b, sw2,
 						   kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz],

@@ -218,8 +218,15 @@ ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
 	_mm256_store_pd(Kp, kn);
 }
 
-/* beyond this variance the vector path hands a chunk to the portable one */
+/*
+ * Beyond this variance the vector path hands a chunk to the portable one,
+ * and below NTK_VEC_MIN_VAR too (a positive one): there delta (s + K)
+ * underflows, which the portable layer handles by splitting the root (deep
+ * ReLU kernels with sigma_w^2 <= 2 shrink by half a layer: 1e-181 at depth
+ * 600).
+ */
 #define NTK_VEC_MAX_VAR 1e150
+#define NTK_VEC_MIN_VAR 1e-140
 
 /* Runs every layer over c (a multiple of 8) pairs held in K, D, T. */
 AVX2 static inline __attribute__((always_inline)) void
@@ -284,7 +291,11 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 	int			l;
 
 	for (l = 0; l < L1; l++)
+	{
 		zmax = kz[l] > zmax ? kz[l] : zmax;
+		if (kz[l] > 0.0 && kz[l] < NTK_VEC_MIN_VAR)
+			zmax = INFINITY;	/* tiny: as well the portable path */
+	}
 	if (!(zmax < NTK_VEC_MAX_VAR))
 		full = 0;
 
@@ -292,12 +303,20 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 	{
 		int			c = full - c0 < CHUNK ? full - c0 : CHUNK;
 		__m256d		vmax = _mm256_setzero_pd();
+		__m256d		vmin = _mm256_set1_pd(INFINITY);	/* of the positive ones */
 		int			i;
 
 		for (l = 0; l < L1; l++)
 			for (i = 0; i < c; i += 4)
-				vmax = _mm256_max_pd(vmax, _mm256_loadu_pd(kt + (size_t) l * stride + c0 + i));
-		if (_mm256_movemask_pd(_mm256_cmp_pd(vmax, _mm256_set1_pd(NTK_VEC_MAX_VAR), _CMP_GE_OQ)))
+			{
+				__m256d		v = _mm256_loadu_pd(kt + (size_t) l * stride + c0 + i);
+
+				vmax = _mm256_max_pd(vmax, v);
+				vmin = _mm256_min_pd(vmin, Select(_mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_GT_OQ),
+												  v, _mm256_set1_pd(INFINITY)));
+			}
+		if (_mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(vmax, _mm256_set1_pd(NTK_VEC_MAX_VAR), _CMP_GE_OQ),
+											_mm256_cmp_pd(vmin, _mm256_set1_pd(NTK_VEC_MIN_VAR), _CMP_LT_OQ))))
 		{
 			RecursePortable(p, kind, d, vals + c0, c, kt + c0, rt + c0, stride, zdiag);
 			continue;
@@ -309,7 +328,15 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 			__m256d		k1 = _mm256_add_pd(_mm256_mul_pd(vsw2, _mm256_div_pd(_mm256_loadu_pd(vals + c0 + i), vd)), vb);
 			__m256d		s = GeoMean4(_mm256_loadu_pd(kt + c0 + i), k0z,
 									 _mm256_loadu_pd(rt + c0 + i), r0z);
-			__m256d		gap = _mm256_sub_pd(s, k1);
+			/* as ntk_pair_strided: s + K of a few ulps is an antiparallel pair */
+			__m256d		anti = _mm256_and_pd(_mm256_cmp_pd(s, _mm256_setzero_pd(), _CMP_GT_OQ),
+											 _mm256_cmp_pd(_mm256_add_pd(s, k1),
+														   _mm256_mul_pd(_mm256_set1_pd(NTK_GAP_SNAP), s),
+														   _CMP_LE_OQ));
+			__m256d		gap;
+
+			k1 = Select(anti, _mm256_sub_pd(_mm256_setzero_pd(), s), k1);
+			gap = _mm256_sub_pd(s, k1);
 
 			_mm256_store_pd(K + i, k1);
 			_mm256_store_pd(T + i, k1);
@@ -506,7 +533,11 @@ RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
 	int			l;
 
 	for (l = 0; l < L1; l++)
+	{
 		zmax = kz[l] > zmax ? kz[l] : zmax;
+		if (kz[l] > 0.0 && kz[l] < NTK_VEC_MIN_VAR)
+			zmax = INFINITY;	/* tiny: as well the portable path */
+	}
 	if (!(zmax < NTK_VEC_MAX_VAR))
 		full = 0;
 
@@ -514,12 +545,20 @@ RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
 	{
 		int			c = full - c0 < CHUNK8 ? full - c0 : CHUNK8;
 		__m512d		vmax = _mm512_setzero_pd();
+		__m512d		vmin = S8(INFINITY);	/* of the positive ones */
 		int			i;
 
 		for (l = 0; l < L1; l++)
 			for (i = 0; i < c; i += 8)
-				vmax = _mm512_max_pd(vmax, _mm512_loadu_pd(kt + (size_t) l * stride + c0 + i));
-		if (_mm512_cmp_pd_mask(vmax, S8(NTK_VEC_MAX_VAR), _CMP_GE_OQ))
+			{
+				__m512d		v = _mm512_loadu_pd(kt + (size_t) l * stride + c0 + i);
+
+				vmax = _mm512_max_pd(vmax, v);
+				vmin = _mm512_mask_min_pd(vmin, _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ),
+										  vmin, v);
+			}
+		if (_mm512_cmp_pd_mask(vmax, S8(NTK_VEC_MAX_VAR), _CMP_GE_OQ) |
+			_mm512_cmp_pd_mask(vmin, S8(NTK_VEC_MIN_VAR), _CMP_LT_OQ))
 		{
 			RecursePortable(p, kind, d, vals + c0, c, kt + c0, rt + c0, stride, zdiag);
 			continue;
@@ -531,7 +570,13 @@ RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
 			__m512d		k1 = _mm512_add_pd(_mm512_mul_pd(vsw2, _mm512_div_pd(_mm512_loadu_pd(vals + c0 + i), vd)), vb);
 			__m512d		s = GeoMean8(_mm512_loadu_pd(kt + c0 + i), k0z,
 									 _mm512_loadu_pd(rt + c0 + i), r0z);
-			__m512d		gap = _mm512_sub_pd(s, k1);
+			/* as ntk_pair_strided: s + K of a few ulps is an antiparallel pair */
+			__mmask8	anti = _mm512_cmp_pd_mask(s, _mm512_setzero_pd(), _CMP_GT_OQ) &
+				_mm512_cmp_pd_mask(_mm512_add_pd(s, k1), _mm512_mul_pd(S8(NTK_GAP_SNAP), s), _CMP_LE_OQ);
+			__m512d		gap;
+
+			k1 = _mm512_mask_sub_pd(k1, anti, _mm512_setzero_pd(), s);
+			gap = _mm512_sub_pd(s, k1);
 
 			_mm512_store_pd(K + i, k1);
 			_mm512_store_pd(T + i, k1);

@@ -1986,11 +1986,79 @@ test_regressions(void)
 	}
 }
 
+/*
+ * The two regimes the pair kernel once lost silently, on every path: ReLU
+ * variances near 1e-179 (depth 600, where delta (s + K) underflows; the
+ * vector paths hand such chunks to the portable one) and antiparallel rows
+ * of unequal norms (x and -3x, where s + K is rounding).  Dyadic data: the
+ * dot products are exact in any order, so the Gram must match ntk_pair.
+ */
+static void
+test_tiny_and_antiparallel(void)
+{
+	int			path;
+	int			depths[2] = {3, 600};
+
+	for (path = 0; path < 3; path++)
+	{
+		int			di;
+
+		ntk_recursion_force_portable(path);
+		for (di = 0; di < 2; di++)
+		{
+			int			n = 48;
+			int			d = 3;
+			NtkParams	p = params(depths[di], NTK_RELU, 1.0, 0.0);
+			size_t		len = ntk_diag_len(&p);
+			double	   *X = dalloc((size_t) n * d);
+			double	   *K = dalloc((size_t) n * n);
+			double	   *diag = dalloc((size_t) n * len);
+			double	   *work = dalloc(ntk_gram_work_len(&p, n));
+			Worst		w;
+			char		msg[300];
+			int			i;
+			int			j;
+
+			for (i = 0; i < n / 2 * d; i++)
+				X[i] = floor(urand() * 9 - 4) / 8;
+			for (i = n / 2 * d; i < n * d; i++)
+				X[i] = -3 * X[i - n / 2 * d];
+			check_status(ntk_points_diag(&p, X, n, d, diag), NTK_OK, "tiny diag");
+			check_status(ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K, NULL, NULL),
+						 NTK_OK, "tiny gram status");
+			worst_init(&w);
+			for (j = 0; j < n; j++)
+				for (i = j + 1; i < n; i++)
+				{
+					NtkStatus	pst;
+					double		want = pair_value(&p, NTK_KERNEL_NTK,
+												  dot(X + (size_t) i * d, X + (size_t) j * d, d), d,
+												  diag + (size_t) i * len, diag + (size_t) j * len, &pst);
+
+					worst_add(&w, entry_err(K[i + (size_t) j * n], want,
+											ntk_diag_ntk(&p, diag + (size_t) i * len),
+											ntk_diag_ntk(&p, diag + (size_t) j * len)),
+							  i, j, K[i + (size_t) j * n], want);
+				}
+			snprintf(msg, sizeof msg,
+					 "x and -3x, depth %d, %s path: K[%d,%d] = %.17g, ntk_pair %.17g, rel err %.3g",
+					 p.depth, path_name(path), w.i, w.j, w.got, w.want, w.err);
+			check(w.err <= 1e-13, msg);
+			free(X);
+			free(K);
+			free(diag);
+			free(work);
+		}
+	}
+	ntk_recursion_force_portable(0);
+}
+
 int
 main(void)
 {
 	test_random();
 	test_gaussian();
+	test_tiny_and_antiparallel();
 	test_structured();
 	test_huge();
 	test_threads();

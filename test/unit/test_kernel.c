@@ -690,6 +690,51 @@ test_extremes(void)
 	}
 }
 
+/*
+ * Regimes where float64 arithmetic once lost the answer without a sign,
+ * against values computed in 60-digit arithmetic (mpmath, from the
+ * contract's formulas, by an independent audit).
+ */
+static void
+test_lost_digits(void)
+{
+	double		x3[3] = {1, 2, 0};
+	double		z3[3] = {2, 0.5, 1};
+	double		xs[3] = {1e-100, 2e-100, 0};
+	double		zs[3] = {2e-100, 0.5e-100, 1e-100};
+	double		xa[2] = {-0.1, 0.2};
+	double		za[2] = {0.3, -0.6};
+	double		x1 = -0.1;
+	double		z1 = 0.3;
+	double		big = 1e8;
+	double		k, t, kx, tx, kz, tz;
+	NtkParams	p;
+
+	/* ReLU variances halve a layer: 1e-179 at depth 600, where delta (s + K) underflows */
+	p = params(600, NTK_RELU, 1.0, 0.0);
+	check_status(kern(&p, x3, z3, 3, &k, &t), NTK_OK, "depth 600 status");
+	check_rel(t, 6.3398624766518124e-179, 1e-11, "relu depth 600: NTK near 1e-179 (no underflowed angle)");
+	p = params(1, NTK_RELU, 1.0, 0.0);
+	check_status(kern(&p, xs, zs, 3, &k, &t), NTK_OK, "tiny inputs status");
+	check_rel(t, 9.194575457780886e-201, 1e-13, "relu inputs near 1e-100: NTK near 1e-200");
+
+	/* antiparallel inputs of unequal norms: s + K is rounding, the angle is pi */
+	p = params(3, NTK_RELU, 1.0, 0.0);
+	check_status(kern(&p, xa, za, 2, &k, &t), NTK_OK, "antiparallel status");
+	check_rel(t, 0.006428518465152586, 1e-13, "relu antiparallel x, -3x at depth 3");
+	p = params(1, NTK_RELU, 1.0, 0.0);
+	check_status(kern(&p, &x1, &z1, 1, &k, &t), NTK_OK, "antiparallel d = 1 status");
+	check_status(kern(&p, &x1, &x1, 1, &kx, &tx), NTK_OK, "self status");
+	check_status(kern(&p, &z1, &z1, 1, &kz, &tz), NTK_OK, "self status");
+	check(fabs(t) <= 1e-15 * sqrt(tx * tz) && fabs(k) <= 1e-15 * sqrt(kx * kz),
+		  "relu antiparallel d = 1 at depth 1: kernels 0 to rounding, not -2.4e-9 of the scale");
+
+	/* erf with a large first-layer variance: asin near 1 */
+	p = params(1, NTK_ERF, 1.0, 0.0);
+	check_status(kern(&p, &big, &big, 1, &k, &t), NTK_OK, "erf 1e8 status");
+	check_rel(k, 0.99999999363380232, 1e-14, "erf NNGP of x = 1e8 with itself");
+}
+
 int
 main(void)
 {
@@ -702,6 +747,7 @@ main(void)
 	test_structure();
 	test_errors();
 	test_extremes();
+	test_lost_digits();
 
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
