@@ -23,16 +23,15 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "portability/instr_time.h"
+#include "nodes/execnodes.h"
 #include "nodes/pg_list.h"
+#include "portability/instr_time.h"
 #include "storage/ipc.h"
-#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 
 #include "fit.h"
 #include "model.h"
@@ -1064,42 +1063,69 @@ CheckSolution(const char *name, const double *alpha, const double *P, size_t len
 }
 
 /*
- * The model names a statement has fitted: two groups (or two aggregates) of
- * one statement that fit the same name would store one model and return an
- * id that no longer exists for the other.  A statement is its transaction and
- * the command id of its snapshot (every fit advances the command counter, so
- * the next statement of a function sees a larger one).
+ * The model names a query has fitted: two groups (or two aggregates) of one
+ * query that fit the same name would store one model and return an id that
+ * no longer exists for the other.  The list lives in the query's executor
+ * memory and leaves this list with it, so a retry after an error (ROLLBACK
+ * TO, an exception block) or the next query of a function starts afresh.
  */
-static LocalTransactionId fitted_lxid = InvalidLocalTransactionId;
-static CommandId fitted_cid = InvalidCommandId;
-static List *fitted_names = NIL;	/* in TopTransactionContext */
+typedef struct FittedNames
+{
+	EState	   *estate;
+	List	   *names;
+	struct FittedNames *next;
+	MemoryContextCallback cb;
+} FittedNames;
+
+static FittedNames *fitted_queries = NULL;
 
 static void
-CheckFittedOnce(const char *name)
+FittedNamesGone(void *arg)
 {
-	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : InvalidCommandId;
-	ListCell   *lc;
+	FittedNames **link;
 
-	if (fitted_lxid != MyProc->lxid || fitted_cid != cid)
+	for (link = &fitted_queries; *link != NULL; link = &(*link)->next)
+		if (*link == (FittedNames *) arg)
+		{
+			*link = (*link)->next;
+			break;
+		}
+}
+
+static void
+CheckFittedOnce(FunctionCallInfo fcinfo, const char *name)
+{
+	EState	   *estate;
+	FittedNames *f;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, AggState))
+		return;
+	estate = ((AggState *) fcinfo->context)->ss.ps.state;
+	for (f = fitted_queries; f != NULL; f = f->next)
+		if (f->estate == estate)
+			break;
+	if (f == NULL)
 	{
-		/* the list of an earlier transaction went with its memory */
-		fitted_names = NIL;
-		fitted_lxid = MyProc->lxid;
-		fitted_cid = cid;
+		f = MemoryContextAllocZero(estate->es_query_cxt, sizeof(FittedNames));
+		f->estate = estate;
+		f->cb.func = FittedNamesGone;
+		f->cb.arg = f;
+		MemoryContextRegisterResetCallback(estate->es_query_cxt, &f->cb);
+		f->next = fitted_queries;
+		fitted_queries = f;
 	}
-	foreach(lc, fitted_names)
+	foreach(lc, f->names)
 		if (strcmp((const char *) lfirst(lc), name) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_CARDINALITY_VIOLATION),
 					 errmsg("model \"%s\" is fitted more than once in one statement", name),
 					 errdetail("Two groups or two aggregates of the statement name the same model."),
 					 errhint("Give each group a model name of its own, for example 'price_' || region.")));
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		fitted_names = lappend(fitted_names, pstrdup(name));
-		MemoryContextSwitchTo(old);
-	}
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	f->names = lappend(f->names, pstrdup(name));
+	MemoryContextSwitchTo(old);
 }
 
 Datum
@@ -1141,7 +1167,7 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	 */
 	if (st->finalized)
 		PG_RETURN_INT64(st->result);
-	CheckFittedOnce(st->name);
+	CheckFittedOnce(fcinfo, st->name);
 
 	opts = &st->opts;
 	if (opts->has_t && ntk_options_searching(opts))

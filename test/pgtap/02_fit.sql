@@ -14,7 +14,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(263);
+SELECT plan(264);
 
 -- The aggregates -------------------------------------------------------------------
 
@@ -581,6 +581,14 @@ SELECT throws_ok($$SELECT ntk_fit('tap_twice', x, y), ntk_fit('tap_twice', x, 2 
     'model "tap_twice" is fitted more than once in one statement', 'so are two aggregates');
 SELECT lives_ok($q$DO $do$ BEGIN FOR i IN 1..2 LOOP PERFORM ntk_fit('tap_twice', x, y) FROM tap_train; END LOOP; END $do$$q$,
     'a function may refit a name statement after statement');
+SELECT lives_ok($q$DO $do$ BEGIN
+        BEGIN
+            PERFORM ntk_fit('tap_retry', ARRAY[1, 2]::float8[], 1.0::float8, '{"ridge": 0, "ridge_absolute": true}') FROM generate_series(1, 2);
+        EXCEPTION WHEN data_exception THEN
+            PERFORM ntk_fit('tap_retry', ARRAY[1, 2]::float8[], 1.0::float8, '{"ridge": 1e-3}') FROM generate_series(1, 2);
+        END;
+    END $do$$q$,
+    'a fit retried after an error (as the hint to raise ridge says) is not "fitted twice"');
 
 -- standardize is scale-free: features near 1e160 or 1e-170 (whose squares leave
 -- the float64 range) fit the model of the unscaled features
