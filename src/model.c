@@ -526,6 +526,27 @@ FreeModel(NtkModel *m)
 	cache_bytes -= m->bytes;
 	MemoryContextDelete(m->ctx);
 }
+/* A boolean option of a model row (column col: its text, or NULL if absent). */
+static bool
+OptionFlag(const char *name, HeapTuple tup, TupleDesc desc, int col, const char *key)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(tup, desc, col, &isnull);
+	char	   *s;
+
+	if (isnull)
+		return false;
+	s = TextDatumGetCString(v);
+	if (strcmp(s, "true") == 0)
+		return true;
+	if (strcmp(s, "false") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" is damaged", name),
+				 errdetail("Its option \"%s\" is not a boolean.", key)));
+	return false;
+}
+
 /* Reads and decodes a model visible to the current user; NULL if none. */
 static NtkModel *
 LoadModel(const char *name)
@@ -548,8 +569,7 @@ LoadModel(const char *name)
 	appendStringInfo(&sql,
 					 "SELECT id, task, kernel, activation, depth, sigma_w, sigma_b, "
 					 "n_train, n_features, n_outputs, classes, "
-					 "coalesce((options->>'standardize')::boolean, false), "
-					 "coalesce((options->>'variance')::boolean, false), options ? 't', xmin "
+					 "options->>'standardize', options->>'variance', options ? 't', xmin "
 					 "FROM %s.ntk_models WHERE name = $1", ntk_schema());
 	values[0] = CStringGetTextDatum(name);
 
@@ -580,15 +600,25 @@ LoadModel(const char *name)
 						 "classification") == 0 ? NTK_TASK_CLASSIFICATION : NTK_TASK_REGRESSION;
 		m->kind = strcmp(TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull)),
 						 "nngp") == 0 ? NTK_KERNEL_NNGP : NTK_KERNEL_NTK;
-		m->params.activation =
-			ntk_parse_activation(TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull)));
+		/* the row is writable by its owner: a bad value is damage, not a bad argument */
+		if (ntk_activation_parse(TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull)),
+								 &m->params.activation) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" is damaged", name),
+					 errdetail("Its activation is unknown.")));
 		m->params.depth = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 		m->params.sigma_w = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
 		m->params.sigma_b = DatumGetFloat8(SPI_getbinval(tup, desc, 7, &isnull));
 		m->n = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
 		m->d = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
 		m->k = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
-		ntk_check_params(&m->params);
+		if (ntk_params_check(&m->params) != NTK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" is damaged", name),
+					 errdetail("Its kernel parameters are out of range (depth %d, sigma_w %g, sigma_b %g).",
+							   m->params.depth, m->params.sigma_w, m->params.sigma_b)));
 		if (m->n < 1 || m->d < 1 || m->k < 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -622,8 +652,8 @@ LoadModel(const char *name)
 					 errmsg("model \"%s\" is damaged", name),
 					 errdetail("The classifier has %d outputs and %d class labels.",
 							   m->k, m->nclasses)));
-		standardized = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
-		if (DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull)))
+		standardized = OptionFlag(name, tup, desc, 12, "standardize");
+		if (OptionFlag(name, tup, desc, 13, "variance"))
 			m->factor_kind = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull)) ?
 				NTK_FACTOR_WHITEN : NTK_FACTOR_CHOL;
 

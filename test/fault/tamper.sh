@@ -104,6 +104,8 @@ damaged "a zero standardization scale" \
     "UPDATE ntk_model_data SET data = overlay(data PLACING '\\x0000000000000000'::bytea FROM 1 FOR 8) WHERE part = 'scale'" "$P"
 damaged "sigma_w 0" "$REG" "UPDATE ntk_models SET sigma_w = 0 WHERE name = 'm'" "$P"
 damaged "sigma_b NaN" "$REG" "UPDATE ntk_models SET sigma_b = 'NaN' WHERE name = 'm'" "$P"
+damaged "standardize neither true nor false" "$REG" \
+    "UPDATE ntk_models SET options = options || '{\"standardize\": \"maybe\"}' WHERE name = 'm'" "$P"
 damaged "an unknown activation" "$REG" "UPDATE ntk_models SET activation = 'tanh' WHERE name = 'm'" "$P"
 
 # re-chunking is legal: the arrays split into 12 chunks predict identically
