@@ -66,11 +66,52 @@ static bool schema_stale = false;	/* look schema_name up again on next use */
 
 PG_FUNCTION_INFO_V1(ntk_models_invalidate);
 
+/*
+ * An invalidation that arrives while a snapshot is in use may stand for a
+ * commit that snapshot does not see: a model loaded under it (in the rest of
+ * the statement, or of a REPEATABLE READ transaction) may hold arrays older
+ * than the committed ones, with a model row identical to the committed one
+ * when only ntk_model_data changed.  Such entries are tainted: they serve the
+ * snapshot they were loaded under and are loaded again under any other.
+ */
+static bool SnapSigMatches(const NtkSnapSig *sig, Snapshot snap);
+static void SnapSigRemember(NtkSnapSig *sig, Snapshot snap, MemoryContext ctx);
+
+static NtkSnapSig inval_sig;	/* the active snapshot at the last one */
+static LocalTransactionId inval_lxid = InvalidLocalTransactionId;	/* a transaction
+																	 * whose loads are all
+																	 * tainted */
+
+static void
+NoteInvalidation(void)
+{
+	cache_generation++;
+	if (!IsTransactionState())
+		return;
+	if (ActiveSnapshotSet())
+	{
+		SnapSigRemember(&inval_sig, GetActiveSnapshot(), TopMemoryContext);
+		if (!inval_sig.valid)
+			inval_lxid = MyProc->lxid;	/* cannot tell the snapshot: all of it */
+	}
+	if (IsolationUsesXactSnapshot())
+		inval_lxid = MyProc->lxid;
+}
+
+/* Whether a model loaded now, under snap, is tainted (above). */
+static bool
+LoadedTainted(Snapshot snap)
+{
+	if (inval_lxid == MyProc->lxid)
+		return true;
+	return snap != NULL && SnapSigMatches(&inval_sig, snap);
+}
+
 /* Any change to ntk_models or role membership makes every cached model stale. */
 static void
 InvalidateCache(Datum arg, Oid relid)
 {
-	cache_generation++;
+	NoteInvalidation();
 	if (!OidIsValid(relid))
 		schema_stale = true;
 }
@@ -82,7 +123,7 @@ InvalidateCache(Datum arg, Oid relid)
 static void
 InvalidateCacheSyscache(Datum arg, int cacheid, uint32 hashvalue)
 {
-	cache_generation++;
+	NoteInvalidation();
 	if (cacheid == EXTENSIONOID)
 		schema_stale = true;
 }
@@ -90,6 +131,16 @@ InvalidateCacheSyscache(Datum arg, int cacheid, uint32 hashvalue)
 void
 ntk_model_init(void)
 {
+	/*
+	 * Invalidations processed in this transaction before the library was
+	 * loaded reached no callback; under a transaction snapshot (REPEATABLE
+	 * READ) the models loaded in it may be older than what they stood for.
+	 * (A statement snapshot is taken after its locks, so their invalidations
+	 * are already visible to it.)
+	 */
+	if (IsTransactionState() && IsolationUsesXactSnapshot())
+		inval_lxid = MyProc->lxid;
+
 	/* the relid is not checked: an extra reload is cheap and always safe */
 	CacheRegisterRelcacheCallback(InvalidateCache, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, InvalidateCacheSyscache, (Datum) 0);
@@ -910,7 +961,8 @@ ntk_model_get(const char *name)
 		if (m->generation == cache_generation && m->userid == userid &&
 			strcmp(m->name, name) == 0)
 		{
-			if (StillCurrent(m))
+			if (m->tainted ? SnapSigMatches(&m->seen, ActiveSnapshotSet() ? GetActiveSnapshot() : NULL) :
+				StillCurrent(m))
 			{
 				m->last_used = ++use_clock;
 				/* one comparison, unless ntk.model_cache_memory was lowered */
@@ -939,6 +991,7 @@ ntk_model_get(const char *name)
 	m->generation = cache_generation;
 	m->last_used = ++use_clock;
 	SnapSigRemember(&m->seen, ActiveSnapshotSet() ? GetActiveSnapshot() : NULL, m->ctx);
+	m->tainted = LoadedTainted(ActiveSnapshotSet() ? GetActiveSnapshot() : NULL);
 	m->next = model_cache;
 	model_cache = m;
 	cache_bytes += m->bytes;

@@ -153,6 +153,35 @@ else
     not_ok "a cached model follows edits of its chunks, by another session and by its own" "$out"
 fi
 
+# the same when the edit commits while the caching session's statement runs
+# under an older snapshot: the model it loads then must not outlive that snapshot
+X="(SELECT x FROM train WHERE id = 1)"
+q >/dev/null <<SQL
+SET ROLE $ROLE;
+SELECT ntk_fit('race1', x, 1.0::float8) FROM train;
+SELECT ntk_fit('race2', x, 2.0::float8) FROM train;
+SQL
+q >/tmp/ntk-race.$$ 2>&1 <<SQL &
+SET ROLE $ROLE;
+SELECT round(ntk_predict('race1', $X)::numeric, 1);
+SELECT pg_sleep(0.3);
+SELECT string_agg(round(ntk_predict('race1', $X)::numeric, 1)::text, ',') FROM (SELECT pg_sleep(1.5) FROM generate_series(1, 2) OFFSET 0) s;
+SELECT round(ntk_predict('race1', $X)::numeric, 1);
+SELECT round(prediction::numeric, 1) FROM ntk_predict_batch('race1', 'SELECT 1::bigint, x FROM train WHERE id = 1');
+SQL
+sleep 0.1
+q -c "SELECT txid_current()" >/dev/null
+sleep 0.9
+q -c "SET ROLE $ROLE; UPDATE ntk_model_data d SET data = s.data FROM ntk_model_data s WHERE d.model_id = (SELECT id FROM ntk_models WHERE name = 'race1') AND s.model_id = (SELECT id FROM ntk_models WHERE name = 'race2') AND d.part = 'alpha' AND s.part = 'alpha' AND s.chunk = d.chunk"
+wait
+out=$(grep -v '^$' /tmp/ntk-race.$$ | tr '\n' ' '); rm -f /tmp/ntk-race.$$
+if [ "$out" = "1.0 1.0,1.0 2.0 2.0 " ]; then
+    ok "a model loaded under a snapshot older than a committed chunk edit is loaded again by the next statement"
+else
+    not_ok "a model loaded under a snapshot older than a committed chunk edit is loaded again by the next statement" \
+        "the session predicted (before, during, after, batch after): $out"
+fi
+
 [ "$(server_epoch)" = "$EPOCH" ] && ok "the server did not restart unnoticed" \
     || not_ok "the server did not restart unnoticed"
 fault_finish
