@@ -231,6 +231,39 @@ def main():
     check("models that left the cache predict the same once loaded again",
           all(np.array_equal(first[g], again[g]) for g in first))
 
+    # 6. many outputs: the solve, the finite-time products and the
+    # leave-one-out products go in blocks of targets (about 2^33 / n^2
+    # columns: 954 at n = 3000), so 1000 classes take two blocks
+    n, k = 3000, 1000
+    Xm = rng.normal(size=(n, 3))
+    lab = np.arange(n) % k
+    Ym = np.zeros((n, k))
+    Ym[np.arange(n), lab] = 1.0
+    cur.execute("DROP TABLE IF EXISTS many")
+    cur.execute("CREATE TABLE many (x float8[], label text)")
+    cur.executemany("INSERT INTO many VALUES (%s, %s)",
+                    [(arr(Xm[i]), "c%04d" % lab[i]) for i in range(n)])
+    Km = ntk_ref.kernel(Xm, None, 3, "relu", 1.0, 0.0, "ntk")
+    Kq = ntk_ref.kernel(Xte[:3, :3], Xm, 3, "relu", 1.0, 0.0, "ntk")
+    lam = 1e-3 * np.mean(np.diag(Km))
+    G = np.linalg.inv(Km + lam * np.eye(n))
+    alpha = G @ Ym
+    cur.execute("SELECT ntk_fit_classifier('many', x, label, '{\"ridge\": 1e-3}') FROM many")
+    got = np.array([v for v in predict_table(cur, "ntk_predict_vector", "many", Xte[:3, :3])], float)
+    check("1000 classes (two blocks of targets): scores equal numpy's", rel(got, Kq @ alpha) <= 1e-8,
+          f"rel {rel(got, Kq @ alpha):.2e}")
+    cur.execute("SELECT ntk_fit_classifier('many_loo', x, label, '{\"ridge\": [1e-3]}') FROM many")
+    cur.execute("SELECT (metrics->>'loo_mse')::float8 FROM ntk_models WHERE name = 'many_loo'")
+    loo = cur.fetchone()[0]
+    want = float(np.mean((alpha / np.diag(G)[:, None]) ** 2))
+    check("1000 classes: leave-one-out error equals numpy's alpha / diag(G)", abs(loo - want) / want <= 1e-8,
+          f"{loo:.10g} vs {want:.10g}")
+    cur.execute("SELECT ntk_fit_classifier('many_t', x, label, '{\"ridge\": 1e-3, \"t\": 1e5}') FROM many")
+    got = np.array([v for v in predict_table(cur, "ntk_predict_vector", "many_t", Xte[:3, :3])], float)
+    want = ref_finite_time(Xm, Ym, Xte[:3, :3], 3, "relu", 1.0, 0.0, "ntk", 1e-3, 1.0, 1e5)
+    check("1000 classes at finite time t: scores equal numpy's", rel(got, want) <= 1e-8,
+          f"rel {rel(got, want):.2e}")
+
     conn.close()
     admin.cursor().execute(f"DROP DATABASE {DB}")
     print(f"{passed} passed, {failed} failed")
