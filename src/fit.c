@@ -700,9 +700,9 @@ typedef struct FitData
  * brings its largest magnitude to [1, 2): the sums can then neither overflow
  * (features near 1e155 squared) nor underflow (near 1e-162 squared), and
  * since scaling by a power of two is exact, on any other feature mean and
- * scale are the very bits of the plain sums.  A feature standardized to a
- * value out of range (its values span more than the float64 range) is an
- * error, not a feature silently lost.
+ * scale are the very bits of the plain sums.  Where x - mean overflows (a
+ * feature spanning more than the float64 range) ntk_standardize_value halves
+ * its operands; a value still not finite is an error, never a lost feature.
  */
 static void
 Standardize(const char *name, double *X, int n, int d, double *mean, double *scale)

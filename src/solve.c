@@ -376,17 +376,6 @@ ntk_loo_sse(const double *V, const double *w, int n, const double *VtY,
 }
 
 double
-ntk_loo_mse(const double *V, const double *w, int n, const double *VtY,
-			int k, double lambda, double *work)
-{
-	double	   *g = work + 2 * (size_t) n * k;
-
-	if (!ntk_loo_diag(V, w, n, lambda, g))
-		return INFINITY;
-	return ntk_loo_sse(V, w, n, VtY, k, lambda, g, work) / ((double) n * k);
-}
-
-double
 ntk_posterior_variance(const double *F, int n, int is_chol,
 					   const double *kvec, double kxx, double *work)
 {

@@ -103,18 +103,11 @@ extern void ntk_finite_time(const double *V, const double *w, int n,
  * lambda, in closed form from the eigendecomposition of the unregularized
  * Gram (V, w) and VtY = V^T Y (n x k): with G = (K + lambda I)^-1 and
  * alpha = G Y, the held-out residual of row i is alpha_i / G_ii (Rifkin &
- * Lippert 2007, "Notes on regularized least squares").  Returns +Inf if
- * K + lambda I is not positive definite.  work: 2 * n * k + n doubles.
- */
-extern double ntk_loo_mse(const double *V, const double *w, int n,
-						  const double *VtY, int k, double lambda,
-						  double *work);
-
-/*
- * ntk_loo_mse in two steps, for the columns of Y in blocks: the diagonal g
- * (n) of (K + lambda I)^-1 (0 if K + lambda I is not positive definite),
- * then the sum of the squared held-out residuals of k columns (work:
- * 2 * n * k doubles).
+ * Lippert 2007, "Notes on regularized least squares").  In two steps, so
+ * that the columns of Y can go in blocks: ntk_loo_diag fills g (n) with the
+ * diagonal of G (returns 0 if K + lambda I is not positive definite), then
+ * ntk_loo_sse sums the squared held-out residuals of k columns (work:
+ * 2 * n * k doubles); the error is their total over n times all columns.
  */
 extern int	ntk_loo_diag(const double *V, const double *w, int n,
 						 double lambda, double *g);

@@ -79,6 +79,17 @@ def wait_async(conn, until=None, limit=120.0):
     raise TimeoutError("query did not finish in %.0f s" % limit)
 
 
+def timed_error(conn, sql):
+    """Runs sql; returns its SQLSTATE (None if it succeeded) and the seconds it took."""
+    t0 = time.time()
+    try:
+        one(conn, sql)
+        code = None
+    except psycopg2.Error as e:
+        code = e.pgcode
+    return code, time.time() - t0
+
+
 setup = connect()
 run(setup, """
 CREATE TABLE big AS
@@ -93,13 +104,7 @@ data_rows = one(setup, "SELECT count(*) FROM ntk_model_data")
 s = connect()
 pid = one(s, "SELECT pg_backend_pid()")
 run(s, "SET statement_timeout = '1s'")
-t0 = time.time()
-try:
-    one(s, BIG_FIT)
-    code = None
-except psycopg2.Error as e:
-    code = e.pgcode
-elapsed = time.time() - t0
+code, elapsed = timed_error(s, BIG_FIT)
 check(code == "57014", "statement_timeout 1s: the fit fails with 57014", "got %s" % code)
 check(elapsed < 2.0, "statement_timeout 1s: the error comes within 2 s (%.2f s)" % elapsed)
 run(s, "RESET statement_timeout")
@@ -120,13 +125,7 @@ for what, sql in (("a depth-1000 erf fit", "SELECT ntk_fit('slow', x, y, '{\"dep
                   ("a batch prediction of a depth-1000 erf model",
                    "SELECT count(*) FROM ntk_predict_batch('deep', 'SELECT id, x FROM big')")):
     run(s, "SET statement_timeout = '1s'")
-    t0 = time.time()
-    try:
-        one(s, sql)
-        code = None
-    except psycopg2.Error as e:
-        code = e.pgcode
-    elapsed = time.time() - t0
+    code, elapsed = timed_error(s, sql)
     run(s, "RESET statement_timeout")
     check(code == "57014", "statement_timeout 1s in %s: 57014" % what, "got %s" % code)
     check(elapsed < 2.0, "statement_timeout 1s in %s: within 2 s (%.2f s)" % (what, elapsed))
