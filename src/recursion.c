@@ -71,11 +71,18 @@ RecursePortable(const NtkParams *p, NtkKernelKind kind, int d,
 #define AVX2 __attribute__((target("avx2,fma")))
 #define CHUNK NTK_RECURSE_BLOCK	/* a multiple of 8 */
 
-/* blend: mask ? a : b */
+/*
+ * blend: mask ? a : b.  In assembly because GCC 12 rewrites
+ * _mm256_blendv_pd of a comparison's mask into a vpcmpgtq on the mask's
+ * sign and a blend: an extra instruction per select.
+ */
 AVX2 static inline __attribute__((always_inline)) __m256d
 Select(__m256d mask, __m256d a, __m256d b)
 {
-	return _mm256_blendv_pd(b, a, mask);
+	__m256d		r;
+
+	__asm__("vblendvpd %3, %2, %1, %0" : "=x"(r) : "x"(b), "xm"(a), "x"(mask));
+	return r;
 }
 
 /* the next layer's diagonal, loaded only where the bias term needs it */
@@ -151,53 +158,64 @@ GeoMeanFast4(__m256d kx, __m256d kz, __m256d rx, __m256d rz, __m256d K)
 	return Select(_mm256_cmp_pd(kx, kz, _CMP_EQ_OQ), kx, s);
 }
 
-/* ntk_atan2_pos, four lanes (y >= 0) */
-AVX2 static inline __attribute__((always_inline)) __m256d
-Atan2Pos4(__m256d y, __m256d x)
+/*
+ * A layer runs in three passes over a chunk.  One layer of four pairs is a
+ * dependency chain of ~100 cycles (a square root, a division, the
+ * polynomial) and ~75 instructions; as one loop, the out-of-order window
+ * held two or three such chains and waited on their latency (14 cycles per
+ * pair on Zen 3, 3.4 ns on a Cooper Lake core).  Cut at the division and at
+ * the angle, each pass is a short chain repeated over the whole chunk, so
+ * many are in flight and the divider and the FMA pipes stay busy (9 cycles
+ * per pair on Zen 3).  Between the passes the chunk's intermediates wait in
+ * L1 (LayerTemp).  The operations and their order are those of the single
+ * loop, so no value changes.
+ */
+typedef struct LayerTemp
 {
-	__m256d		ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+	double		y[CHUNK];		/* sqrt(delta (s + K)) */
+	double		u[CHUNK];		/* the reduced atan argument */
+	double		off[CHUNK];		/* pi/4 where the argument was reduced, else 0 */
+	double		swap[CHUNK];	/* mask: y > |K|, the angle is pi/2 - a */
+	double		neg[CHUNK];		/* mask: K < 0, the angle is pi - a */
+	double		use[CHUNK];		/* mask: s > 0 and (y, K) != (0, 0), else pi/2 */
+	double		pos[CHUNK];		/* mask: s > 0 */
+	double		bias[CHUNK];	/* the gap's bias term (sigma_b > 0) */
+	double		theta[CHUNK];	/* the angle */
+} __attribute__((aligned(32))) LayerTemp;
+
+/*
+ * First pass of ntk_relu_layer on four pairs: the geometric mean, y, the
+ * reduction of ntk_atan2_pos(y, K) up to its division, and the bias term of
+ * the gap.  The caller guarantees variances below NTK_VEC_MAX_VAR, so delta
+ * (s + K) <= 4 kx kz cannot overflow.
+ */
+AVX2 static inline __attribute__((always_inline)) void
+ReluReduce4(__m256d a, __m256d b, __m256d ab, const int has_b,
+			__m256d kxl, __m256d rxl, __m256d kzl, __m256d rzl,
+			__m256d rnx, __m256d rnz,
+			const double *Kp, const double *Dp, LayerTemp *t, int i)
+{
+	__m256d		zero = _mm256_setzero_pd();
+	__m256d		K = _mm256_load_pd(Kp);
+	__m256d		s = GeoMeanFast4(kxl, kzl, rxl, rzl, K);
+	__m256d		spk = _mm256_max_pd(_mm256_add_pd(s, K), zero);
+	__m256d		y = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_load_pd(Dp), spk));
+	__m256d		pos = _mm256_cmp_pd(s, zero, _CMP_GT_OQ);
+	__m256d		ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), K);
 	__m256d		lo = _mm256_min_pd(y, ax);
 	__m256d		hi = _mm256_max_pd(y, ax);
 	__m256d		big = _mm256_cmp_pd(lo, _mm256_mul_pd(_mm256_set1_pd(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
 	__m256d		num = Select(big, _mm256_sub_pd(lo, hi), lo);
 	__m256d		den = Select(big, _mm256_add_pd(lo, hi), hi);
-	__m256d		u = _mm256_div_pd(num, den);
-	__m256d		z = _mm256_mul_pd(u, u);
-	__m256d		a = _mm256_mul_pd(u, AtanPoly4(z));
 
-	a = _mm256_add_pd(a, _mm256_and_pd(big, _mm256_set1_pd(NTK_PI_4)));
-	a = Select(_mm256_cmp_pd(y, ax, _CMP_GT_OQ), _mm256_sub_pd(_mm256_set1_pd(NTK_PI_2), a), a);
-	a = Select(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ),
-			   _mm256_sub_pd(_mm256_set1_pd(NTK_PI), a), a);
-	return Select(_mm256_cmp_pd(hi, _mm256_setzero_pd(), _CMP_EQ_OQ),
-				  _mm256_set1_pd(NTK_PI_2), a);
-}
-
-/*
- * ntk_relu_layer on four pairs at layer l.  Branch-free so that two calls
- * interleave; has_b is a constant at each call site.  The caller guarantees
- * variances below NTK_VEC_MAX_VAR, so delta (s + K) <= 4 kx kz cannot
- * overflow.
- */
-AVX2 static inline __attribute__((always_inline)) void
-ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
-		   __m256d kxl, __m256d rxl, __m256d kzl, __m256d rzl,
-		   __m256d rnx, __m256d rnz,
-		   double *Kp, double *Dp, double *Tp)
-{
-	__m256d		zero = _mm256_setzero_pd();
-	__m256d		K = _mm256_load_pd(Kp);
-	__m256d		D = _mm256_load_pd(Dp);
-	__m256d		T = _mm256_load_pd(Tp);
-	__m256d		s = GeoMeanFast4(kxl, kzl, rxl, rzl, K);
-	__m256d		spk = _mm256_max_pd(_mm256_add_pd(s, K), zero);
-	__m256d		y = _mm256_sqrt_pd(_mm256_mul_pd(D, spk));
-	__m256d		pos = _mm256_cmp_pd(s, zero, _CMP_GT_OQ);
-	__m256d		th = Select(pos, Atan2Pos4(y, K), _mm256_set1_pd(NTK_PI_2));
-	__m256d		sg = _mm256_and_pd(pos, _mm256_fnmadd_pd(th, K, y));
-	__m256d		kn = _mm256_fmadd_pd(a, _mm256_fmadd_pd(sg, _mm256_set1_pd(NTK_1_PI), K), b);
-	__m256d		dn = _mm256_mul_pd(a, _mm256_fnmadd_pd(sg, _mm256_set1_pd(NTK_1_PI), D));
-
+	_mm256_store_pd(t->y + i, y);
+	_mm256_store_pd(t->u + i, _mm256_div_pd(num, den));
+	_mm256_store_pd(t->off + i, _mm256_and_pd(big, _mm256_set1_pd(NTK_PI_4)));
+	_mm256_store_pd(t->swap + i, _mm256_cmp_pd(y, ax, _CMP_GT_OQ));
+	_mm256_store_pd(t->neg + i, _mm256_cmp_pd(K, zero, _CMP_LT_OQ));
+	/* ntk_atan2_pos gives pi/2 for (0, 0), as the layer does for s = 0 */
+	_mm256_store_pd(t->use + i, _mm256_andnot_pd(_mm256_cmp_pd(hi, zero, _CMP_EQ_OQ), pos));
+	_mm256_store_pd(t->pos + i, pos);
 	if (has_b)
 	{
 		/*
@@ -206,15 +224,44 @@ ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
 		 * is as good as the correctly rounded root.
 		 */
 		__m256d		dr = _mm256_sub_pd(rxl, rzl);
-		__m256d		den = _mm256_add_pd(_mm256_fmadd_pd(a, s, _mm256_mul_pd(rnx, rnz)), b);
+		__m256d		bden = _mm256_add_pd(_mm256_fmadd_pd(a, s, _mm256_mul_pd(rnx, rnz)), b);
 
-		dn = _mm256_add_pd(dn, _mm256_div_pd(_mm256_mul_pd(ab, _mm256_mul_pd(dr, dr)), den));
+		_mm256_store_pd(t->bias + i, _mm256_div_pd(_mm256_mul_pd(ab, _mm256_mul_pd(dr, dr)), bden));
 	}
-	_mm256_store_pd(Dp, _mm256_max_pd(dn, zero));
+}
+
+/* Second pass: the polynomial and the reflections of ntk_atan2_pos. */
+AVX2 static inline __attribute__((always_inline)) void
+ReluAngle4(LayerTemp *t, int i)
+{
+	__m256d		u = _mm256_load_pd(t->u + i);
+	__m256d		at = _mm256_mul_pd(u, AtanPoly4(_mm256_mul_pd(u, u)));
+
+	at = _mm256_add_pd(at, _mm256_load_pd(t->off + i));
+	at = Select(_mm256_load_pd(t->swap + i), _mm256_sub_pd(_mm256_set1_pd(NTK_PI_2), at), at);
+	at = Select(_mm256_load_pd(t->neg + i), _mm256_sub_pd(_mm256_set1_pd(NTK_PI), at), at);
+	_mm256_store_pd(t->theta + i, Select(_mm256_load_pd(t->use + i), at, _mm256_set1_pd(NTK_PI_2)));
+}
+
+/* Third pass: the layer's update of K, delta and theta. */
+AVX2 static inline __attribute__((always_inline)) void
+ReluUpdate4(__m256d a, __m256d b, __m256d sw2, const int has_b,
+			double *Kp, double *Dp, double *Tp, const LayerTemp *t, int i)
+{
+	__m256d		K = _mm256_load_pd(Kp);
+	__m256d		th = _mm256_load_pd(t->theta + i);
+	__m256d		sg = _mm256_and_pd(_mm256_load_pd(t->pos + i),
+								   _mm256_fnmadd_pd(th, K, _mm256_load_pd(t->y + i)));
+	__m256d		kn = _mm256_fmadd_pd(a, _mm256_fmadd_pd(sg, _mm256_set1_pd(NTK_1_PI), K), b);
+	__m256d		dn = _mm256_mul_pd(a, _mm256_fnmadd_pd(sg, _mm256_set1_pd(NTK_1_PI), _mm256_load_pd(Dp)));
+
+	if (has_b)
+		dn = _mm256_add_pd(dn, _mm256_load_pd(t->bias + i));
+	_mm256_store_pd(Dp, _mm256_max_pd(dn, _mm256_setzero_pd()));
 	_mm256_store_pd(Tp, _mm256_fmadd_pd(_mm256_mul_pd(sw2,
 													  _mm256_mul_pd(_mm256_sub_pd(_mm256_set1_pd(NTK_PI), th),
 																	_mm256_set1_pd(NTK_1_2PI))),
-										T, kn));
+										_mm256_load_pd(Tp), kn));
 	_mm256_store_pd(Kp, kn);
 }
 
@@ -235,12 +282,12 @@ ReluLayer4(__m256d a, __m256d b, __m256d ab, __m256d sw2, const int has_b,
  * read only those two.
  */
 
-/* Runs every layer over c (a multiple of 8) pairs held in K, D, T. */
+/* Runs every layer over c (a multiple of 4) pairs held in K, D, T. */
 AVX2 static inline __attribute__((always_inline)) void
 ReluLayers(const NtkParams *p, const int has_b, int c,
 		   const double *kt, const double *rt, size_t stride,
 		   const double *kz, const double *rz,
-		   double *K, double *D, double *T)
+		   double *K, double *D, double *T, LayerTemp *tmp)
 {
 	double		sw2_ = p->sigma_w * p->sigma_w;
 	double		b_ = p->sigma_b * p->sigma_b;
@@ -259,18 +306,15 @@ ReluLayers(const NtkParams *p, const int has_b, int c,
 		__m256d		rzl = _mm256_set1_pd(rz[l]);
 		__m256d		rnz = _mm256_set1_pd(rz[l + 1]);
 
-		for (i = 0; i < c; i += 8)
-		{
-			__m256d		rnx0 = zero_if_unused(has_b, rx + stride + i);
-			__m256d		rnx1 = zero_if_unused(has_b, rx + stride + i + 4);
-
-			ReluLayer4(a, b, ab, sw2, has_b,
-					   _mm256_loadu_pd(kx + i), _mm256_loadu_pd(rx + i), kzl, rzl,
-					   rnx0, rnz, K + i, D + i, T + i);
-			ReluLayer4(a, b, ab, sw2, has_b,
-					   _mm256_loadu_pd(kx + i + 4), _mm256_loadu_pd(rx + i + 4), kzl, rzl,
-					   rnx1, rnz, K + i + 4, D + i + 4, T + i + 4);
-		}
+		for (i = 0; i < c; i += 4)
+			ReluReduce4(a, b, ab, has_b,
+						_mm256_loadu_pd(kx + i), _mm256_loadu_pd(rx + i), kzl, rzl,
+						zero_if_unused(has_b, rx + stride + i), rnz,
+						K + i, D + i, tmp, i);
+		for (i = 0; i < c; i += 4)
+			ReluAngle4(tmp, i);
+		for (i = 0; i < c; i += 4)
+			ReluUpdate4(a, b, sw2, has_b, K + i, D + i, T + i, tmp, i);
 	}
 }
 
@@ -292,6 +336,7 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 	double		K[CHUNK] __attribute__((aligned(32)));
 	double		D[CHUNK] __attribute__((aligned(32)));
 	double		T[CHUNK] __attribute__((aligned(32)));
+	LayerTemp	tmp;
 	double		zmax = 0.0;
 	int			full = count - count % 8;
 	int			c0;
@@ -352,9 +397,9 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 			_mm256_store_pd(D + i, _mm256_andnot_pd(_mm256_cmp_pd(gap, _mm256_mul_pd(_mm256_set1_pd(NTK_GAP_SNAP), s), _CMP_LE_OQ), gap));
 		}
 		if (b > 0.0)
-			ReluLayers(p, 1, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+			ReluLayers(p, 1, c, kt + c0, rt + c0, stride, kz, rz, K, D, T, &tmp);
 		else
-			ReluLayers(p, 0, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+			ReluLayers(p, 0, c, kt + c0, rt + c0, stride, kz, rz, K, D, T, &tmp);
 		memcpy(vals + c0, kind == NTK_KERNEL_NNGP ? K : T, c * sizeof(double));
 	}
 	if (full < count)
@@ -367,8 +412,11 @@ RecurseReluAvx2(const NtkParams *p, NtkKernelKind kind, int d,
  * replace the four-lane path's blends, and most of its selects fold into the
  * masked arithmetic itself (a reflection pi - a is one masked subtraction),
  * so a pair and layer take about half the instructions (1.7 instead of 3.4 ns
- * per pair and layer on one core here).  Every value is computed by the
- * same operations in the same order as the four-lane path.
+ * per pair and layer on one Cooper Lake core, against the four-lane path as
+ * one loop).  It is still one loop per layer: the three passes were measured
+ * on Zen 3, which has no AVX-512.  Every value is computed by the same
+ * operations in the same order as the four-lane path, except that
+ * GeoMeanFast8 chooses the correctly rounded root for eight pairs at once.
  */
 #define AVX512F __attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl")))
 #define CHUNK8 NTK_RECURSE_BLOCK	/* a multiple of 16 */
@@ -442,7 +490,7 @@ Atan2Pos8(__m512d y, __m512d x)
 							  S8(NTK_PI_2));
 }
 
-/* ReluLayer4, eight lanes */
+/* ntk_relu_layer on eight pairs: the four-lane path's three passes in one */
 AVX512F static inline __attribute__((always_inline)) void
 ReluLayer8(__m512d a, __m512d b, __m512d ab, __m512d sw2, const int has_b,
 		   __m512d kxl, __m512d rxl, __m512d kzl, __m512d rzl,
