@@ -64,9 +64,10 @@
  *
  *	- recursion, per entry: ~25 ns whatever the depth (the store, the
  *	  overflow check, the input layer, the final NTK), plus per layer (depth
- *	  + 1 of them) ~3 ns for ReLU on the vector path, ~25 ns for erf (always
- *	  the portable path: asin and two sqrt per layer) and ~50 ns for ReLU on
- *	  the portable path (atan2);
+ *	  + 1 of them) ~3 ns on the vector paths (AVX-512 ReLU 1.7 ns; AVX2 on a
+ *	  Zen 3 EPYC, ReLU 3.3 ns and erf 3.5 ns) and ~50 ns on the portable
+ *	  path (ReLU 50 ns; erf, with libm's atan2, 25 ns there and 56 ns on the
+ *	  Zen 3);
  *	- dot products: dgemm at ~40 GFLOPS per thread, 2 d flops per entry.
  *
  * The estimates only choose step sizes; no step size changes any entry (see
@@ -74,18 +75,17 @@
  * results.
  */
 #define NTK_ENTRY_NS 25.0
-#define NTK_LAYER_NS_RELU 3.0
-#define NTK_LAYER_NS_ERF 25.0
+#define NTK_LAYER_NS_VECTOR 3.0
 #define NTK_LAYER_NS_PORTABLE 50.0
 #define NTK_DOT_NS_PER_D 0.05	/* 2 flops at 40 GFLOPS */
 
 /*
  * Work of one recursion panel of a symmetric Gram, in ns of one thread:
  * 0.25 s, 0.125 s on two threads.  Depth 3 ReLU keeps full panels of
- * NTK_PANEL columns up to n ~ 26000 (37 ns per entry); erf at depth 1000
- * gets three columns of 3000 rows.  A panel is at least one column, so
- * past n ~ 10000 at depth 1000 erf a step takes longer (0.25 s per 10000
- * rows).
+ * NTK_PANEL columns up to n ~ 26000 (37 ns per entry); depth 1000 gets
+ * 27 columns of 3000 rows (three on the portable path).  A panel is at
+ * least one column, so past n ~ 80000 at depth 1000 (n ~ 5000 on the
+ * portable path) a step takes longer.
  */
 #define NTK_PANEL_NS 2.5e8
 
@@ -295,10 +295,8 @@ EntryNs(const NtkParams *p)
 {
 	double		layer;
 
-	if (p->activation != NTK_RELU)
-		layer = NTK_LAYER_NS_ERF;
-	else if (ntk_recursion_vectorized() > 0)
-		layer = NTK_LAYER_NS_RELU;
+	if (ntk_recursion_vectorized() > 0)
+		layer = NTK_LAYER_NS_VECTOR;
 	else
 		layer = NTK_LAYER_NS_PORTABLE;
 	return NTK_ENTRY_NS + (p->depth + 1) * layer;

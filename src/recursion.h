@@ -33,7 +33,9 @@ extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
  * float64 range come out as Inf or NaN; the caller checks.
  *
  * Uses AVX2 and FMA when the processor has them (chosen at run time), else
- * portable C; both run the same steps (kernel_math.h).
+ * portable C; both run the same steps (kernel_math.h), except that the
+ * vector erf layer takes its angle from ntk_atan2_pos where the portable
+ * one calls libm's atan2 (an ulp apart).
  */
 extern void ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 								double *vals, int count,
