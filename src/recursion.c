@@ -181,6 +181,7 @@ typedef struct LayerTemp
 	double		pos[CHUNK];		/* mask: s > 0 */
 	double		bias[CHUNK];	/* the gap's bias term (sigma_b > 0) */
 	double		theta[CHUNK];	/* the angle */
+	double		same[CHUNK];	/* erf, mask: the pair is a point with itself */
 } __attribute__((aligned(32))) LayerTemp;
 
 /*
@@ -498,6 +499,7 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 	__m256d		vd = _mm256_set1_pd((double) d);
 	double		K[CHUNK] __attribute__((aligned(32)));
 	double		T[CHUNK] __attribute__((aligned(32)));
+	__m256d		self = _mm256_set1_pd(ntk_diag_value(p, kind, zdiag));
 	LayerTemp	tmp;
 	int			full = count - count % 8;
 	int			c0;
@@ -522,13 +524,22 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 			continue;
 		}
 
-		/* K1 = sw^2 (<x,z> / d) + sb^2, as ntk_input_layer rounds it */
 		for (i = 0; i < c; i += 4)
 		{
-			__m256d		k1 = _mm256_add_pd(_mm256_mul_pd(sw2, _mm256_div_pd(_mm256_loadu_pd(vals + c0 + i), vd)), b);
+			/*
+			 * K1 = sw^2 (<x,z> / d) + sb^2, as ntk_input_layer rounds it:
+			 * the empty asm keeps GCC from fusing the two into an fma, so
+			 * that a point with itself gets its diagonal's K1 to the bit.
+			 */
+			__m256d		k1 = _mm256_mul_pd(sw2, _mm256_div_pd(_mm256_loadu_pd(vals + c0 + i), vd));
 
+			__asm__("" : "+x"(k1));
+			k1 = _mm256_add_pd(k1, b);
 			_mm256_store_pd(K + i, k1);
 			_mm256_store_pd(T + i, k1);
+			_mm256_store_pd(tmp.same + i,
+							_mm256_and_pd(_mm256_cmp_pd(k1, _mm256_set1_pd(kz[0]), _CMP_EQ_OQ),
+										  _mm256_cmp_pd(k1, _mm256_loadu_pd(kt + c0 + i), _CMP_EQ_OQ)));
 		}
 		for (l = 0; l < p->depth; l++)
 		{
@@ -540,7 +551,19 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 			for (i = 0; i < c; i += 4)
 				ErfUpdate4(sw2, b, K + i, T + i, &tmp, i);
 		}
-		memcpy(vals + c0, kind == NTK_KERNEL_NNGP ? K : T, c * sizeof(double));
+
+		/*
+		 * A point with itself (K1 equal to both diagonals: the same point,
+		 * with exact dot products) gets its self kernel, as on the
+		 * portable path, whose layers are the diagonal's to the bit.  Here
+		 * an ulp of the angle would be enough to lose it: where sigma_w^2
+		 * E[erf'^2] > 1 (the chaotic phase) the correlation 1 is unstable,
+		 * and at depth 100 that ulp decorrelates the pair (5.2 for 9.0).
+		 */
+		for (i = 0; i < c; i += 4)
+			_mm256_storeu_pd(vals + c0 + i,
+							 Select(_mm256_load_pd(tmp.same + i), self,
+									_mm256_load_pd((kind == NTK_KERNEL_NNGP ? K : T) + i)));
 	}
 	if (full < count)
 		RecursePortable(p, kind, d, vals + full, count - full, kt + full,

@@ -654,8 +654,6 @@ test_structured(void)
 					{
 						double	   *Kc = dalloc((size_t) n * n);
 						double	   *diag = dalloc((size_t) n * len);
-						double		ulps = p.activation == NTK_ERF && path != NTK_PATH_PORTABLE &&
-							ntk_recursion_vectorized() ? 2.0 * (depth + 1) : 4.0;
 						int			j;
 
 						snprintf(label, sizeof label,
@@ -671,10 +669,7 @@ test_structured(void)
 						 * A duplicate row is the same point: with exact dot
 						 * products its kernel is the self kernel, to rounding
 						 * (the vector path uses fma where the diagonal does
-						 * not).  No ~1e-8 angle error may creep in.  The
-						 * vector erf path takes atan2 from ntk_atan2_pos, the
-						 * diagonal from libm, up to an ulp apart per layer
-						 * (6 ulp seen at depth 6): ulps is 2 (depth + 1) there.
+						 * not).  No ~1e-8 angle error may creep in.
 						 */
 						(void) ntk_points_diag(&p, X, n, d, diag);
 						for (i = 1; i < n; i++)
@@ -687,8 +682,8 @@ test_structured(void)
 
 								if (i / 3 == i)
 									continue;
-								if (!(fabs(got - self) <= ulps * DBL_EPSILON * fabs(self)) ||
-									!(fabs(gotc - self) <= ulps * DBL_EPSILON * fabs(self)))
+								if (!(fabs(got - self) <= 4 * DBL_EPSILON * fabs(self)) ||
+									!(fabs(gotc - self) <= 4 * DBL_EPSILON * fabs(self)))
 								{
 									if (dup_bad++ < 5)
 										printf("duplicate row %d of %d: gram %.17g cross %.17g self %.17g (%s)\n",
@@ -700,7 +695,7 @@ test_structured(void)
 						{
 							double		self = K[j + (size_t) j * n];
 
-							if (!(fabs(Kc[(size_t) j * n + j] - self) <= ulps * DBL_EPSILON * fabs(self)))
+							if (!(fabs(Kc[(size_t) j * n + j] - self) <= 4 * DBL_EPSILON * fabs(self)))
 							{
 								if (dup_bad++ < 5)
 									printf("cross diagonal %d: %.17g vs self %.17g (%s)\n",
@@ -717,7 +712,7 @@ test_structured(void)
 		}
 	}
 	ntk_recursion_force_portable(0);
-	check(dup_bad == 0, "duplicate rows and the cross diagonal give the self kernel to 4 ulp (erf vector path: 2 (depth + 1))");
+	check(dup_bad == 0, "duplicate rows and the cross diagonal give the self kernel to 4 ulp");
 }
 
 /*
@@ -1987,6 +1982,61 @@ test_regressions(void)
 			free(work);
 		}
 		ntk_recursion_force_portable(0);
+	}
+
+	/*
+	 * fuzz: erf at depth 100 with sigma_w = 3 is in the chaotic phase
+	 * (sigma_w^2 E[erf'^2] > 1), where the correlation 1 of a point with
+	 * itself is unstable: the first vector erf path, an ulp off the
+	 * diagonal's angle in one layer, gave a duplicate row 5.197 where its
+	 * self kernel is 9.026.  Every path must give a duplicate (and the
+	 * cross kernel's point with itself) its self kernel to the bit, in the
+	 * symmetric Gram and in the cross kernel, both kernels, with and without
+	 * a bias (whose K1 the vector path once rounded as an fma).
+	 */
+	{
+		int			n = 12;
+		int			d = 12;
+		int			path;
+		int			bad = 0;
+
+		for (path = 0; path < 3; path++)
+		{
+			int			c;
+
+			ntk_recursion_force_portable(path);
+			for (c = 0; c < 4; c++)
+			{
+				NtkParams	q = params(100, NTK_ERF, 3.0, c % 2 ? 1.375 : 0.0);
+				NtkKernelKind kind = c / 2 ? NTK_KERNEL_NNGP : NTK_KERNEL_NTK;
+				size_t		len = ntk_diag_len(&q);
+				double	   *X = dalloc((size_t) n * d);
+				double	   *K = dalloc((size_t) n * n);
+				double	   *C = dalloc((size_t) n * n);
+				double	   *diag = dalloc((size_t) n * len);
+				double	   *work = dalloc(ntk_gram_work_len(&q, n));
+				int			i;
+
+				fill_dyadic(X, n, d);
+				memcpy(X + 3 * d, X + 2 * d, d * sizeof(double));	/* row 3 = row 2 */
+				check_status(ntk_points_diag(&q, X, n, d, diag), NTK_OK, "chaotic erf diag");
+				check_status(ntk_gram_sym(&q, kind, X, n, d, diag, work, K, NULL, NULL),
+							 NTK_OK, "chaotic erf gram");
+				ntk_diag_transpose(&q, diag, n, work, work + (size_t) (q.depth + 1) * n);
+				check_status(ntk_gram_cross(&q, kind, X, n, diag, X, n, work, d, C, NULL, NULL),
+							 NTK_OK, "chaotic erf cross");
+				bad += K[3 + 2 * n] != ntk_diag_value(&q, kind, diag + 2 * len);
+				for (i = 0; i < n; i++)
+					bad += C[(size_t) i * n + i] != ntk_diag_value(&q, kind, diag + (size_t) i * len);
+				free(X);
+				free(K);
+				free(C);
+				free(diag);
+				free(work);
+			}
+		}
+		ntk_recursion_force_portable(0);
+		check(bad == 0, "chaotic erf: a point with itself gets its self kernel on every path");
 	}
 }
 
