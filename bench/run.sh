@@ -12,8 +12,9 @@
 #                     [--eigh n]
 #                     [-- bench_db.py options...]
 #
-# Defaults (the sizes): Gram/Cholesky n=8000 d=784 depth 3, recursion
-# n=8000 d=16 depth 5, eigendecomposition n=4000 (the Gram's leading block),
+# Defaults (the sizes): Gram/Cholesky n=8000 d=784 depth 3 (and the
+# same Gram with erf), recursion n=8000 d=16 depth 5, eigendecomposition
+# n=4000 (the Gram's leading block),
 # in-db fit n=8000 d=784 depth 3, 2 threads
 # (OPENBLAS_NUM_THREADS=2 and ntk.threads=2).  --quick: n=2000 everywhere.
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them.
@@ -117,6 +118,11 @@ report() {      # everything on stdout is the report
             | sed 's/^RESULT recursion/RESULT recursion-only/; s/^RESULT gram/RESULT gram-rec/' \
             | tee -a "$cout" || rc=1
         echo
+        note "bench_gram: erf Gram n=${g[0]} d=${g[1]} depth=${g[2]}"
+        bench/bench_gram -n "${g[0]}" -d "${g[1]}" -L "${g[2]}" -a erf -t "$THREADS" -r "$REPS" -C \
+            | sed 's/^RESULT recursion/RESULT recursion-erf/; s/^RESULT gram/RESULT gram-erf/' \
+            | tee -a "$cout" || rc=1
+        echo
     fi
 
     if [ "$RUN_DB" = 1 ]; then
@@ -150,6 +156,9 @@ c_summary() {   # the RESULT lines of bench_gram as a short table
         for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         if (kind == "gram")
             printf "  Gram      n=%s d=%s depth=%s: dsyrk %.3f s, diag+gram_sym %.3f s, ratio %.2f\n",
+                v["n"], v["d"], v["depth"], v["dsyrk_s"], v["gram_s"], v["ratio"]
+        else if (kind == "gram-erf")
+            printf "  erf Gram  n=%s d=%s depth=%s: dsyrk %.3f s, diag+gram_sym %.3f s, ratio %.2f\n",
                 v["n"], v["d"], v["depth"], v["dsyrk_s"], v["gram_s"], v["ratio"]
         else if (kind == "cholesky") {
             printf "  Cholesky  n=%s: dpotrf %.3f s, ntk_cholesky %.3f s, ratio %.3f (by minima %.3f); solve %.4f s\n",
