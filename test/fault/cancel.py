@@ -114,8 +114,9 @@ still_works(s, "statement_timeout")
 s.close()
 
 # -- statement_timeout in the steps of deep kernels ---------------------------------
-# Steps are sized by their work: a depth-1000 erf kernel (25 ns a layer) once
-# ran 20 s between two checks for a cancel, in the Gram and in a batch.
+# Steps are sized by their work: a depth-1000 erf kernel (25 ns a layer, before
+# its vector path) once ran 20 s between two checks for a cancel, in the Gram and
+# in a batch.
 
 s = connect()
 run(s, "SET ntk.threads = 1")
