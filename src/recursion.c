@@ -168,7 +168,9 @@ GeoMeanFast4(__m256d kx, __m256d kz, __m256d rx, __m256d rz, __m256d K)
  * many are in flight and the divider and the FMA pipes stay busy (9 cycles
  * per pair on Zen 3).  Between the passes the chunk's intermediates wait in
  * L1 (LayerTemp).  The operations and their order are those of the single
- * loop, so no value changes.
+ * loop, so no value changes.  The erf layer's two passes use the same
+ * buffers: u, off and swap as here, neg for the sign of 2K, y for the NTK
+ * term's factor, same for the pairs that are a point with itself.
  */
 typedef struct LayerTemp
 {
