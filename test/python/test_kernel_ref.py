@@ -6,6 +6,12 @@ against the independent numpy reference ntk_ref.py.
     skipped: relative error <= 1e-12 (denominator floored at 1e-3 of the
     Cauchy-Schwarz scale sqrt(K(x,x) K(z,z)), so a cross kernel that cancels
     to ~0 is not judged on its last digits);
+  * Gram matrices: ntk_gram_sym on each recursion path (vectorized where the
+    processor has AVX2+FMA, and the portable one forced), both activations
+    and kernels, against the reference's Gram (the same 1e-12 and the same
+    near-parallel pairs skipped; the vector paths evaluate their own atan2),
+    and a duplicate row's kernel within 16 ulp of its self kernel (no 1e-8
+    angle from rounding);
   * self kernels: C vs numpy reference diagonal for both activations (1e-12),
     and ReLU against the closed form (1e-14);
   * near-parallel pairs against an extended-precision (long double) run of
@@ -71,6 +77,7 @@ def check(ok, msg):
     else:
         failed += 1
         print("FAIL:", msg)
+    return ok
 
 
 # --------------------------------------------------------------------------
@@ -179,6 +186,76 @@ def test_random_pairs(lib, rng):
                       % (act, depth, sw, sb, d, i, j, k, t, Kr[i, j], Tr[i, j], ek, et))
     print("random pairs: %d compared (%d near-parallel skipped); max rel err relu %.3g, erf %.3g"
           % (n_pairs, n_skipped, maxerr["relu"], maxerr["erf"]))
+
+
+def c_gram(lib, X, depth, act, sw, sb, kind):
+    """(status, full symmetric Gram) from ntk_gram_sym's lower triangle."""
+    dp = ctypes.POINTER(ctypes.c_double)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n, d = X.shape
+    p = NtkParams(depth, ACT[act], sw, sb)
+    D = np.empty(n * lib.ntk_diag_len(ctypes.byref(p)))
+    st = lib.ntk_points_diag(ctypes.byref(p), X.ctypes.data_as(dp), n, d, D.ctypes.data_as(dp))
+    if st != NTK_OK:
+        return st, None
+    work = np.empty(lib.ntk_gram_work_len(ctypes.byref(p), n))
+    K = np.full(n * n, np.nan)
+    st = lib.ntk_gram_sym(ctypes.byref(p), kind, X.ctypes.data_as(dp), n, d,
+                          D.ctypes.data_as(dp), work.ctypes.data_as(dp),
+                          K.ctypes.data_as(dp), None, None)
+    L = np.tril(K.reshape(n, n).T)     # column-major lower triangle
+    return st, L + np.tril(L, -1).T
+
+
+def test_gram_paths(lib, rng):
+    paths = [("auto", 0), ("portable", 1)]
+    maxerr = {}
+    for pname, path in paths:
+        lib.ntk_recursion_force_portable(path)
+        vec = lib.ntk_recursion_vectorized()
+        for trial in range(60):
+            act = ("relu", "erf")[trial % 2]
+            kind = (trial // 2) % 2          # 0 ntk, 1 nngp
+            depth = int(rng.integers(0, 9))
+            sw = float(rng.uniform(0.5, 2.0))
+            sb = float(rng.uniform(0.0, 1.0)) if trial % 3 else 0.0
+            d = int(rng.integers(1, 41))
+            n = 70                           # a full chunk of 64 rows and a tail
+            X = rng.standard_normal((n, d)) * np.exp(rng.uniform(-2, 2, size=(n, 1)))
+            if trial % 5 == 0:
+                X[3] = 0.0
+            if trial % 4 == 0:
+                X[5] = X[9]                  # a duplicate row
+            st, G = c_gram(lib, X, depth, act, sw, sb, kind)
+            if not check(st == NTK_OK, "gram %s path status %d (%s depth %d)" % (pname, st, act, depth)):
+                continue
+            Kr, Tr = ntk_ref.kernels(X, X, depth, act, sw, sb)
+            R = Tr if kind == 0 else Kr
+            norms = np.linalg.norm(X, axis=1)
+            worst = 0.0
+            where = None
+            for i in range(n):
+                for j in range(i):
+                    if norms[i] > 0 and norms[j] > 0 and \
+                            abs(X[i] @ X[j]) > 0.999 * norms[i] * norms[j]:
+                        continue         # near-parallel: the reference's arccos is the weak side
+                    e = rel_err(G[i, j], R[i, j], np.sqrt(R[i, i] * R[j, j]))
+                    if e > worst:
+                        worst, where = e, (i, j)
+            if trial % 4 == 0:
+                # to rounding: BLAS sums the dot product in another order than the norm
+                check(abs(G[9, 5] - G[5, 5]) <= 16 * np.finfo(float).eps * abs(G[5, 5]),
+                      "gram %s path, %s depth %d: a duplicate row gets the self kernel "
+                      "(%.17g vs %.17g)" % (pname, act, depth, G[9, 5], G[5, 5]))
+            key = (pname, act)
+            maxerr[key] = max(maxerr.get(key, 0.0), worst)
+            check(worst <= 1e-12,
+                  "gram %s path (vectorized %d), %s %s depth %d sw %.4g sb %.4g d %d: "
+                  "rel err %.3g at %s" % (pname, vec, act, ("ntk", "nngp")[kind], depth,
+                                          sw, sb, d, worst, where))
+    lib.ntk_recursion_force_portable(0)
+    print("gram vs reference: max rel err " +
+          ", ".join("%s %s %.3g" % (k[0], k[1], v) for k, v in sorted(maxerr.items())))
 
 
 def test_self_kernels(lib, rng):
@@ -314,6 +391,7 @@ def main():
     lib = load_lib()
     rng = np.random.default_rng(20240611)
     test_random_pairs(lib, rng)
+    test_gram_paths(lib, rng)
     test_self_kernels(lib, rng)
     test_near_parallel(lib, rng)
     test_statuses(lib)
