@@ -187,6 +187,36 @@ typedef struct LayerTemp
 } __attribute__((aligned(32))) LayerTemp;
 
 /*
+ * The reduction of ntk_atan2_pos(y, x) for y, ax = |x| >= 0, up to and
+ * including its division: keeps u, off and swap in t and returns max(y, ax).
+ */
+AVX2 static inline __attribute__((always_inline)) __m256d
+Atan2Reduce4(__m256d y, __m256d ax, LayerTemp *t, int i)
+{
+	__m256d		lo = _mm256_min_pd(y, ax);
+	__m256d		hi = _mm256_max_pd(y, ax);
+	__m256d		big = _mm256_cmp_pd(lo, _mm256_mul_pd(_mm256_set1_pd(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
+	__m256d		num = Select(big, _mm256_sub_pd(lo, hi), lo);
+	__m256d		den = Select(big, _mm256_add_pd(lo, hi), hi);
+
+	_mm256_store_pd(t->u + i, _mm256_div_pd(num, den));
+	_mm256_store_pd(t->off + i, _mm256_and_pd(big, _mm256_set1_pd(NTK_PI_4)));
+	_mm256_store_pd(t->swap + i, _mm256_cmp_pd(y, ax, _CMP_GT_OQ));
+	return hi;
+}
+
+/* The rest of ntk_atan2_pos(y, |x|) from t: the polynomial, pi/4, pi/2 - a. */
+AVX2 static inline __attribute__((always_inline)) __m256d
+Atan2Finish4(const LayerTemp *t, int i)
+{
+	__m256d		u = _mm256_load_pd(t->u + i);
+	__m256d		at = _mm256_mul_pd(u, AtanPoly4(_mm256_mul_pd(u, u)));
+
+	at = _mm256_add_pd(at, _mm256_load_pd(t->off + i));
+	return Select(_mm256_load_pd(t->swap + i), _mm256_sub_pd(_mm256_set1_pd(NTK_PI_2), at), at);
+}
+
+/*
  * First pass of ntk_relu_layer on four pairs: the geometric mean, y, the
  * reduction of ntk_atan2_pos(y, K) up to its division, and the bias term of
  * the gap.  The caller guarantees variances below NTK_VEC_MAX_VAR, so delta
@@ -204,17 +234,9 @@ ReluReduce4(__m256d a, __m256d b, __m256d ab, const int has_b,
 	__m256d		spk = _mm256_max_pd(_mm256_add_pd(s, K), zero);
 	__m256d		y = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_load_pd(Dp), spk));
 	__m256d		pos = _mm256_cmp_pd(s, zero, _CMP_GT_OQ);
-	__m256d		ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), K);
-	__m256d		lo = _mm256_min_pd(y, ax);
-	__m256d		hi = _mm256_max_pd(y, ax);
-	__m256d		big = _mm256_cmp_pd(lo, _mm256_mul_pd(_mm256_set1_pd(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
-	__m256d		num = Select(big, _mm256_sub_pd(lo, hi), lo);
-	__m256d		den = Select(big, _mm256_add_pd(lo, hi), hi);
+	__m256d		hi = Atan2Reduce4(y, _mm256_andnot_pd(_mm256_set1_pd(-0.0), K), t, i);
 
 	_mm256_store_pd(t->y + i, y);
-	_mm256_store_pd(t->u + i, _mm256_div_pd(num, den));
-	_mm256_store_pd(t->off + i, _mm256_and_pd(big, _mm256_set1_pd(NTK_PI_4)));
-	_mm256_store_pd(t->swap + i, _mm256_cmp_pd(y, ax, _CMP_GT_OQ));
 	_mm256_store_pd(t->neg + i, _mm256_cmp_pd(K, zero, _CMP_LT_OQ));
 	/* ntk_atan2_pos gives pi/2 for (0, 0), as the layer does for s = 0 */
 	_mm256_store_pd(t->use + i, _mm256_andnot_pd(_mm256_cmp_pd(hi, zero, _CMP_EQ_OQ), pos));
@@ -237,11 +259,8 @@ ReluReduce4(__m256d a, __m256d b, __m256d ab, const int has_b,
 AVX2 static inline __attribute__((always_inline)) void
 ReluAngle4(LayerTemp *t, int i)
 {
-	__m256d		u = _mm256_load_pd(t->u + i);
-	__m256d		at = _mm256_mul_pd(u, AtanPoly4(_mm256_mul_pd(u, u)));
+	__m256d		at = Atan2Finish4(t, i);
 
-	at = _mm256_add_pd(at, _mm256_load_pd(t->off + i));
-	at = Select(_mm256_load_pd(t->swap + i), _mm256_sub_pd(_mm256_set1_pd(NTK_PI_2), at), at);
 	at = Select(_mm256_load_pd(t->neg + i), _mm256_sub_pd(_mm256_set1_pd(NTK_PI), at), at);
 	_mm256_store_pd(t->theta + i, Select(_mm256_load_pd(t->use + i), at, _mm256_set1_pd(NTK_PI_2)));
 }
@@ -449,16 +468,9 @@ ErfReduce4(__m256d sw2, __m256d kxl, __m256d kzl, const double *Kp,
 	/* the exact value is >= 1; max_pd's second operand keeps a NaN */
 	__m256d		root = _mm256_sqrt_pd(_mm256_max_pd(_mm256_set1_pd(1.0), det));
 	__m256d		y = _mm256_mul_pd(_mm256_set1_pd(2.0), k);
-	__m256d		ay = _mm256_andnot_pd(_mm256_set1_pd(-0.0), y);
-	__m256d		lo = _mm256_min_pd(ay, root);
-	__m256d		hi = _mm256_max_pd(ay, root);
-	__m256d		big = _mm256_cmp_pd(lo, _mm256_mul_pd(_mm256_set1_pd(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
-	__m256d		num = Select(big, _mm256_sub_pd(lo, hi), lo);
-	__m256d		den = Select(big, _mm256_add_pd(lo, hi), hi);
 
-	_mm256_store_pd(t->u + i, _mm256_div_pd(num, den));
-	_mm256_store_pd(t->off + i, _mm256_and_pd(big, _mm256_set1_pd(NTK_PI_4)));
-	_mm256_store_pd(t->swap + i, _mm256_cmp_pd(ay, root, _CMP_GT_OQ));
+	/* ntk_atan2_pos(|y|, root): y > root is its swap */
+	(void) Atan2Reduce4(_mm256_andnot_pd(_mm256_set1_pd(-0.0), y), root, t, i);
 	_mm256_store_pd(t->neg + i, _mm256_and_pd(y, _mm256_set1_pd(-0.0)));	/* sign of y */
 	_mm256_store_pd(t->y + i, _mm256_div_pd(_mm256_mul_pd(sw2, _mm256_set1_pd(4.0 / NTK_PI)), root));
 }
@@ -467,13 +479,9 @@ ErfReduce4(__m256d sw2, __m256d kxl, __m256d kzl, const double *Kp,
 AVX2 static inline __attribute__((always_inline)) void
 ErfUpdate4(__m256d sw2, __m256d b, double *Kp, double *Tp, const LayerTemp *t, int i)
 {
-	__m256d		u = _mm256_load_pd(t->u + i);
-	__m256d		at = _mm256_mul_pd(u, AtanPoly4(_mm256_mul_pd(u, u)));
+	__m256d		at = _mm256_or_pd(Atan2Finish4(t, i), _mm256_load_pd(t->neg + i));	/* copysign */
 	__m256d		kn;
 
-	at = _mm256_add_pd(at, _mm256_load_pd(t->off + i));
-	at = Select(_mm256_load_pd(t->swap + i), _mm256_sub_pd(_mm256_set1_pd(NTK_PI_2), at), at);
-	at = _mm256_or_pd(at, _mm256_load_pd(t->neg + i));	/* at >= 0: copysign */
 	kn = _mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(sw2, _mm256_set1_pd(2.0 / NTK_PI)), at), b);
 	_mm256_store_pd(Tp, _mm256_add_pd(kn, _mm256_mul_pd(_mm256_load_pd(t->y + i), _mm256_load_pd(Tp))));
 	_mm256_store_pd(Kp, kn);
