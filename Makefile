@@ -48,6 +48,14 @@ unitcheck: $(UNIT_TESTS)
 
 EXTRA_CLEAN = $(UNIT_TESTS)
 
+# libFuzzer harnesses (fuzz/README.md).  CI runs the deterministic
+# `bash fuzz/run.sh`; `make fuzz` fuzzes at random for FUZZ_SECONDS, keeping
+# the grown corpus in FUZZ_WORK (default /tmp/ntk-fuzz) for the next run.
+FUZZ_SECONDS = 600
+.PHONY: fuzz
+fuzz:
+	bash fuzz/run.sh --time $(FUZZ_SECONDS)
+
 # The pure numerics as a shared library, for the numpy-reference tests (ctypes).
 test/unit/libntkcore.so: $(UNIT_SRCS) $(wildcard src/*.h)
 	$(CC) $(UNIT_CFLAGS) -fPIC -shared -o $@ $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread

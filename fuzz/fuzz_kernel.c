@@ -43,6 +43,12 @@
  * A failed assertion prints what failed and aborts: libFuzzer saves the
  * input as a crash file.
  *
+ * FUZZ_KERNEL_NO_AUTO=1 in the environment leaves out the automatic path:
+ * everything runs on AVX2+FMA forced and portable forced.  fuzz/run.sh sets
+ * it while it grows a corpus from a fixed seed, so that the coverage that
+ * steers libFuzzer, and with it the inputs tried, is the same on a processor
+ * with AVX-512 and on one without; it then replays that corpus without it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "kernel.h"
@@ -62,6 +68,9 @@
 #include <string.h>
 
 #define MAXN 16
+
+/* the automatic path in the list of paths, unless FUZZ_KERNEL_NO_AUTO */
+static int	first_path = -1;
 
 static const double specials[] = {
 	0.0, -0.0, 1.0, -1.0, 0.5, 2.0, DBL_MIN, -DBL_MIN, 4.9406564584124654e-324,
@@ -437,6 +446,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int			nonfinite;
 	int			i;
 
+	if (first_path < 0)
+	{
+		const char *no_auto = getenv("FUZZ_KERNEL_NO_AUTO");
+
+		first_path = no_auto != NULL && strcmp(no_auto, "1") == 0 ? 1 : 0;
+	}
+	path = first_path == 0 ? NTK_PATH_AUTO : NTK_PATH_AVX2;
+	ntk_recursion_force_portable(path);
+
 	b = get_u8(rd);
 	p.depth = b < 224 ? b % 9 : odd_depths[b % 8];
 	b = get_u8(rd);
@@ -500,7 +518,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * The Gram routines take finite data (the SQL glue rejects NaN and Inf
 	 * first); ntk_points_diag still reports a non-finite |x|^2 as overflow.
 	 */
-	for (path = 0; path < 3; path++)
+	for (path = first_path; path < 3; path++)
 		run_path(p, kind, path, n, m, d, X, Q, alpha, lambda, raw, flags & 2);
 	ntk_recursion_force_portable(0);
 	return 0;
