@@ -42,6 +42,7 @@ from scipy.special import erf as sp_erf
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
+import testseed  # noqa: E402
 from test_kernel_ref import CKernel, NTK_OK, load_lib  # noqa: E402
 
 WIDTH = 2048
@@ -117,7 +118,7 @@ def empirical_kernels(params, X, act, sw, sb):
 
 def test_backprop_vs_finite_differences():
     """J J^T by central differences over every parameter of a tiny network."""
-    rng = np.random.default_rng(7)
+    rng = testseed.rng(7)
     X = rng.standard_normal((4, 3))
     worst = 0.0
     for act, depth, sw, sb in [("relu", 2, 1.3, 0.4), ("erf", 3, 0.9, 0.7), ("erf", 0, 1.1, 0.2)]:
@@ -146,7 +147,7 @@ def test_backprop_vs_finite_differences():
 
 
 def inputs():
-    rng = np.random.default_rng(2024)
+    rng = testseed.rng(2024)
     x0 = rng.standard_normal(D_IN)
     x1 = rng.standard_normal(D_IN)
     return np.array([
@@ -190,7 +191,7 @@ def test_wide_networks(lib):
     dmax = max(c[1] for c in CONFIGS)
     est = {c: ([], []) for c in CONFIGS}
     for seed in range(SEEDS):
-        rng = np.random.default_rng(1000 + seed)
+        rng = testseed.rng(1000 + seed)
         base = init_params(rng, D_IN, WIDTH, dmax)
         for c in CONFIGS:
             act, depth, sw, sb = c
@@ -259,7 +260,7 @@ def test_wide_networks(lib):
 def test_depth0_exact(lib):
     """Depth 0 is linear: the empirical NTK equals the kernel for every network."""
     X = inputs()
-    rng = np.random.default_rng(5)
+    rng = testseed.rng(5)
     params = init_params(rng, D_IN, WIDTH, 0)
     for act in ("relu", "erf"):
         _, t = empirical_kernels(params, X, act, 1.3, 0.4)
@@ -277,6 +278,7 @@ def main():
     test_depth0_exact(lib)
     test_wide_networks(lib)
     print("time %.1f s" % (time.time() - t0))
+    testseed.footer(failed, "7, 2024, 1000-%d, 5" % (1000 + SEEDS - 1))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -37,6 +37,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
+import testseed  # noqa: E402
 
 from ntkcore import (ACT, NTK_BAD_ACTIVATION, NTK_BAD_DEPTH,  # noqa: E402
                      NTK_BAD_SIGMA_B, NTK_BAD_SIGMA_W, NTK_NOT_FINITE, NTK_OK,
@@ -389,7 +390,7 @@ def test_krr_reference(rng):
 def main():
     t0 = time.time()
     lib = load_lib()
-    rng = np.random.default_rng(20240611)
+    rng = testseed.rng(20240611)
     test_random_pairs(lib, rng)
     test_gram_paths(lib, rng)
     test_self_kernels(lib, rng)
@@ -397,6 +398,7 @@ def main():
     test_statuses(lib)
     test_krr_reference(rng)
     print("time %.1f s" % (time.time() - t0))
+    testseed.footer(failed, "20240611")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

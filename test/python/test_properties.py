@@ -32,6 +32,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import testseed  # noqa: E402
 from ntkcore import (ACT, KIND, NTK_OK, NTK_OVERFLOW, STATUS_NAMES,  # noqa: E402
                      NtkParams, load_lib)
 
@@ -346,7 +347,7 @@ def test_extreme_scales(lib, rng):
 def main():
     t0 = time.time()
     lib = load_lib()
-    rng = np.random.default_rng(20240612)
+    rng = testseed.rng(20240612)
     print("vectorized path: %s" % ("available" if lib.ntk_recursion_vectorized() else "not available"))
     test_symmetric_psd(lib, rng)
     test_psd_clusters(lib, rng)
@@ -355,6 +356,7 @@ def main():
     test_homogeneity(lib, rng)
     test_extreme_scales(lib, rng)
     print("time %.1f s" % (time.time() - t0))
+    testseed.footer(failed, "20240612")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

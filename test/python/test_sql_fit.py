@@ -34,6 +34,7 @@ import psycopg2.extras
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
+import testseed  # noqa: E402
 
 DBNAME = "ntk_fit_test"
 TOL = 1e-6          # SQL vs numpy reference
@@ -825,7 +826,7 @@ def met_of(cur, name):
 
 def main():
     t0 = time.time()
-    rng = np.random.default_rng(20240611)
+    rng = testseed.rng(20240611)
     conn = setup_database()
     cur = conn.cursor()
     try:
@@ -854,6 +855,7 @@ def main():
     for cat in sorted(max_err):
         print("max relative error %s: %.3g" % (cat, max_err[cat]))
     print("time %.1f s" % (time.time() - t0))
+    testseed.footer(failed, "20240611")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -13,6 +13,7 @@ import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ntk_ref  # noqa: E402
+import testseed  # noqa: E402
 
 DB = "ntk_inference_test"
 passed = failed = 0
@@ -101,7 +102,7 @@ def main():
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("CREATE EXTENSION ntk")
-    rng = np.random.default_rng(7)
+    rng = testseed.rng(7)
 
     # 1. finite training time
     n, d = 60, 5
@@ -266,6 +267,7 @@ def main():
 
     conn.close()
     admin.cursor().execute(f"DROP DATABASE {DB}")
+    testseed.footer(failed, "7")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

@@ -2108,8 +2108,10 @@ test_tiny_and_antiparallel(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	(void) argc;
+	rng_state = unit_seed(rng_state);
 	test_random();
 	test_gaussian();
 	test_tiny_and_antiparallel();
@@ -2125,6 +2127,7 @@ main(void)
 	test_eigh();
 	test_regressions();
 
+	unit_seed_report(argv[0]);
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
 }

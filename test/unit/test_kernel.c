@@ -736,8 +736,10 @@ test_lost_digits(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	(void) argc;
+	rng_state = unit_seed(rng_state);
 	test_hand_values();
 	test_depth1_formula();
 	test_deep_formula();
@@ -749,6 +751,7 @@ main(void)
 	test_extremes();
 	test_lost_digits();
 
+	unit_seed_report(argv[0]);
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
 }
