@@ -39,11 +39,13 @@ Connects with the PG* environment variables (test/cluster.sh sets them),
 creates its own database ntk_fuzz_sql with CREATE EXTENSION ntk, and drops
 it at the end.
 
-Environment: NTK_FUZZ_SQL_SEED (default 20261129), NTK_FUZZ_SQL_CASES
-(default 3000), NTK_FUZZ_SQL_SECONDS (stop generating after this many
-seconds, default 50), NTK_FUZZ_SQL_STRICT=1 (known issues fail the run
-too).  A failure prints the statement, so it can be pasted into psql; the
-same seed replays the same statements.
+Environment: NTK_FUZZ_SQL_SEED (default NTK_TEST_SEED if that is set,
+else 20261129), NTK_FUZZ_SQL_CASES (default 3000), NTK_FUZZ_SQL_SECONDS
+(stop generating after this many seconds; unset by default, so that every
+run, on any machine, tries the same statements), NTK_FUZZ_SQL_STRICT=1
+(known issues fail the run too).  A failure prints the statement, so it
+can be pasted into psql, and the seed with the command that replays the
+same statements.
 
 Prints "fuzz_sql: N cases, ... N failed" and exits 1 on any failure.
 Run with /usr/bin/python3 (needs psycopg2).
@@ -60,9 +62,9 @@ import psycopg2
 import psycopg2.extensions
 
 DBNAME = "ntk_fuzz_sql"
-SEED = int(os.environ.get("NTK_FUZZ_SQL_SEED", "20261129"))
+SEED = int(os.environ.get("NTK_FUZZ_SQL_SEED") or os.environ.get("NTK_TEST_SEED") or "20261129", 0)
 CASES = int(os.environ.get("NTK_FUZZ_SQL_CASES", "3000"))
-BUDGET = float(os.environ.get("NTK_FUZZ_SQL_SECONDS", "50"))
+BUDGET = float(os.environ.get("NTK_FUZZ_SQL_SECONDS") or "inf")
 
 # Clean errors: data exceptions (22), syntax and access rules (42: undefined
 # objects, wrong types, privileges), feature not supported (0A), read-only
@@ -142,6 +144,7 @@ rng = random.Random(SEED)
 conn = None
 cur = None
 stats = {"cases": 0, "statements": 0, "ok": 0, "errors": 0, "failed": 0}
+random_cases = [0]  # how many random cases were generated
 codes = {}
 failures = []
 per_kind = {}       # case kind -> [succeeded, errors]
@@ -856,6 +859,10 @@ def finish():
           "%d failed (seed %d, %.1f s)" % (
               stats["cases"], stats["statements"], stats["ok"], stats["errors"],
               sum(v[0] for v in known_seen.values()), stats["failed"], SEED, took))
+    if stats["failed"]:
+        print("fuzz_sql: replay against a server (PGHOST, PGPORT, PGUSER): "
+              "NTK_FUZZ_SQL_SEED=%d NTK_FUZZ_SQL_CASES=%d /usr/bin/python3 test/fuzz_sql.py"
+              % (SEED, random_cases[0]))
     sys.exit(1 if stats["failed"] else 0)
 
 
@@ -910,6 +917,7 @@ def main():
                 break
             r -= w
         stats["cases"] += 1
+        random_cases[0] = i + 1
         kind_now[0] = fn.__name__[5:]
         if fn is case_fit:
             fn(i)
