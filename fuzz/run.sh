@@ -38,7 +38,7 @@
 # replays it, and for the deterministic run the seed and the command that
 # repeats the whole run.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 MODE=ci
 SECS=0
@@ -46,9 +46,9 @@ case ${1:-} in
     "") ;;
     --time)
         [ -n "${2:-}" ] || { echo "usage: fuzz/run.sh [--time SECONDS]" >&2; exit 2; }
-        MODE=time; SECS=$2 ;;
+        MODE="time"; SECS=$2 ;;
     -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) MODE=time; SECS=$1 ;;
+    *) MODE="time"; SECS=$1 ;;
 esac
 if [ $MODE = time ] && ! [ "$SECS" -ge 1 ] 2>/dev/null; then
     echo "fuzz: --time wants a number of seconds, not '$SECS'" >&2
@@ -164,7 +164,7 @@ ci_target() {
     if [ $rc != 0 ] || ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* >/dev/null 2>&1; then
         echo "fuzz: fuzz_$name FAILED while growing the corpus (exit $rc; seed $SEED, runs $runs)"
         report_failure "$out/grow.log" "$out" "$GROW_ENV $bin "
-        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr a-z A-Z)=$runs FUZZ_TARGETS=$name bash fuzz/run.sh"
+        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr "[:lower:]" "[:upper:]")=$runs FUZZ_TARGETS=$name bash fuzz/run.sh"
         return 1
     fi
 
@@ -172,7 +172,7 @@ ci_target() {
     if ! replay "$name" "$bin" "$out/replay-grown.log" "$out/corpus"; then
         echo "fuzz: fuzz_$name FAILED replaying the grown corpus natively (seed $SEED, runs $runs)"
         report_failure "$out/replay-grown.log" "$out" "$bin "
-        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr a-z A-Z)=$runs FUZZ_TARGETS=$name bash fuzz/run.sh"
+        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr "[:lower:]" "[:upper:]")=$runs FUZZ_TARGETS=$name bash fuzz/run.sh"
         return 1
     fi
 
