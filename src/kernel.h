@@ -81,6 +81,18 @@ extern NtkStatus ntk_pair(const NtkParams *p, double dot, int dim,
 						  double *nngp, double *ntk);
 
 /*
+ * ntk_pair for a pair whose vectors are at hand (dot = <x,z> as the caller
+ * summed it): a pair within NTK_CLOSE of parallel or antiparallel takes the
+ * exact route, from the vectors (kernel.c), so that nearly parallel inputs
+ * and a point with itself are exact whatever rounding the dot product has.
+ * Every Gram routine gives these values.
+ */
+extern NtkStatus ntk_pair_vectors(const NtkParams *p, double dot,
+								  const double *x, const double *z, int dim,
+								  const double *diag_x, const double *diag_z,
+								  double *nngp, double *ntk);
+
+/*
  * Convenience: the kernel of two vectors of length dim.  workspace must hold
  * 2 * ntk_diag_len(p) doubles.  Checks parameters and finiteness.
  */

@@ -873,10 +873,11 @@ ntk_recursion_force_portable(int path)
 	force_path = path;
 }
 
-void
-ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
-					double *vals, int count, const double *kt,
-					const double *rt, size_t stride, const double *zdiag)
+/* The path's recursion of count pairs (see ntk_recurse_segment). */
+static void
+RecursePath(const NtkParams *p, NtkKernelKind kind, int d,
+			double *vals, int count, const double *kt,
+			const double *rt, size_t stride, const double *zdiag)
 {
 #ifdef NTK_HAVE_AVX2_PATH
 	if (p->activation == NTK_ERF && ntk_recursion_vectorized() > 0)
@@ -900,4 +901,79 @@ ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 	}
 #endif
 	RecursePortable(p, kind, d, vals, count, kt, rt, stride, zdiag);
+}
+
+/*
+ * Marks the pairs among count dot products that ntk_pair_is_close would
+ * send to the exact route: their indices into idx, their dot products into
+ * dots; returns how many.  A threshold test, written branch-free so that it
+ * vectorizes; the scale is sw^2 / d multiplied rather than divided, which
+ * only moves the threshold by an ulp.
+ */
+static int
+FindClose(const NtkParams *p, int d, const double *vals, int count,
+		  const double *rt, double rz0, int *idx, double *dots)
+{
+	double		a = p->sigma_w * p->sigma_w / d;
+	double		b = p->sigma_b * p->sigma_b;
+	double		thr = (1.0 - NTK_CLOSE) * rz0;
+	unsigned char flag[NTK_RECURSE_BLOCK];
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		double		s = rt[i] * thr;
+
+		flag[i] = (s > 0.0) & (fabs(a * vals[i] + b) >= s);
+	}
+	for (i = 0; i < count; i++)
+		if (flag[i])
+		{
+			idx[n] = i;
+			dots[n++] = vals[i];
+		}
+	return n;
+}
+
+void
+ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
+					double *vals, int count, const double *kt,
+					const double *rt, size_t stride, const double *zdiag,
+					const double *X, const double *z)
+{
+	int			L1 = p->depth + 1;
+	int			b0;
+
+	if (X == NULL)
+	{
+		RecursePath(p, kind, d, vals, count, kt, rt, stride, zdiag);
+		return;
+	}
+
+	/*
+	 * Block by block (the vector paths' own chunks, so no value changes):
+	 * the close pairs are found before the recursion overwrites their dot
+	 * products, then recomputed on the exact route.
+	 */
+	for (b0 = 0; b0 < count; b0 += NTK_RECURSE_BLOCK)
+	{
+		int			c = count - b0 < NTK_RECURSE_BLOCK ? count - b0 : NTK_RECURSE_BLOCK;
+		int			idx[NTK_RECURSE_BLOCK];
+		double		dots[NTK_RECURSE_BLOCK];
+		int			nclose = FindClose(p, d, vals + b0, c, rt + b0, zdiag[L1], idx, dots);
+		int			j;
+
+		RecursePath(p, kind, d, vals + b0, c, kt + b0, rt + b0, stride, zdiag);
+		for (j = 0; j < nclose; j++)
+		{
+			int			i = b0 + idx[j];
+			double		k;
+			double		t;
+
+			ntk_pair_close(p, dots[j], X + (size_t) i * d, z, d,
+						   kt + i, rt + i, stride, zdiag, zdiag + L1, 1, &k, &t);
+			vals[i] = kind == NTK_KERNEL_NNGP ? k : t;
+		}
+	}
 }
