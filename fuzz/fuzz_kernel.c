@@ -140,7 +140,8 @@ ref_value(const NtkParams *p, NtkKernelKind kind, double dot, const double *x,
 	double		t;
 
 	if (ntk_pair_is_close(ntk_input_layer(p, dot, d), dx[L1], dz[L1]))
-		ntk_pair_close(p, dot, x, z, d, dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
+		ntk_pair_close(p, dot, x, z, d, dx[2 * L1 + 1], dz[2 * L1 + 1],
+					   dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
 	else
 		ntk_pair_strided(p, dot, d, dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
 	*ok = isfinite(kind == NTK_KERNEL_NNGP ? k : t);
@@ -196,10 +197,10 @@ entry_ok(const char *what, int i, int j, double got, double want,
 	return close_enough(got, want, sx, sz, portable);
 }
 
-static double diag_x[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 1)];
-static double diag_q[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 1)];
-static double one_diag[2 * (NTK_MAX_DEPTH + 1) + 1];
-static double workspace[2 * (2 * (NTK_MAX_DEPTH + 1) + 1)];
+static double diag_x[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 2)];
+static double diag_q[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 2)];
+static double one_diag[2 * (NTK_MAX_DEPTH + 1) + 2];
+static double workspace[2 * (2 * (NTK_MAX_DEPTH + 1) + 2)];
 
 /* Everything on one recursion path (NTK_PATH_AUTO, _PORTABLE or _AVX2). */
 static void

@@ -202,7 +202,7 @@ BlasRest(void)
 size_t
 ntk_gram_work_len(const NtkParams *p, int n)
 {
-	return 2 * (size_t) (p->depth + 1) * (size_t) n;
+	return (2 * (size_t) (p->depth + 1) + 1) * (size_t) n;	/* ntk_diag_transpose */
 }
 
 NtkStatus

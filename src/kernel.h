@@ -60,7 +60,7 @@ extern size_t ntk_diag_len(const NtkParams *p);
 
 /*
  * Per-point diagonal state: the variances K_l(x,x) and their square roots for
- * l = 1 .. depth+1, plus the self NTK Theta(x,x).
+ * l = 1 .. depth+1, the self NTK Theta(x,x), then |x| = sqrt(sqnorm).
  *
  * Inputs: sqnorm = <x,x>, dim = d.  Output: diag[ntk_diag_len(p)].
  */

@@ -261,13 +261,13 @@ ntk_pair_is_close(double k1, double rx, double rz)
 
 /*
  * Both kernels of a pair that ntk_pair_is_close: the exact route, from the
- * vectors x and z themselves (diagonal states as for ntk_pair_strided; dot
- * only tells the side, parallel or antiparallel).
+ * vectors x and z themselves and their norms (diagonal states as for
+ * ntk_pair_strided; dot only tells the side, parallel or antiparallel).
  * Defined in kernel.c; every path of every Gram calls it for such pairs, so
  * they get the same bits everywhere.
  */
 extern void ntk_pair_close(const NtkParams *p, double dot, const double *x,
-						   const double *z, int dim,
+						   const double *z, int dim, double xnorm, double znorm,
 						   const double *kx, const double *rx, size_t sx,
 						   const double *kz, const double *rz, size_t sz,
 						   double *nngp, double *ntk);

@@ -45,6 +45,7 @@ ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
 			kt[(size_t) l * n + i] = di[l];
 			rt[(size_t) l * n + i] = di[L1 + l];
 		}
+		rt[(size_t) L1 * n + i] = di[2 * L1 + 1];	/* the norm */
 	}
 }
 
@@ -1005,6 +1006,7 @@ ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 			double		t;
 
 			ntk_pair_close(p, dots[j], X + (size_t) i * d, z, d,
+						   rt[(size_t) L1 * stride + i], zdiag[2 * L1 + 1],
 						   kt + i, rt + i, stride, zdiag, zdiag + L1, 1, &k, &t);
 			vals[i] = kind == NTK_KERNEL_NNGP ? k : t;
 		}
