@@ -135,16 +135,24 @@ valid_status(NtkStatus s)
 	return (unsigned) s <= (unsigned) NTK_CANCELED;
 }
 
-/* Both kernels of a pair, then the selected one; *ok = both finite. */
+/*
+ * Both kernels of a pair (x a row, z the column point, as the Gram routines
+ * pass them), then the selected one; *ok = both finite.  ntk_pair_vectors's
+ * steps: a nearly (anti)parallel pair takes the exact route.
+ */
 static double
-ref_value(const NtkParams *p, NtkKernelKind kind, double dot, int d,
-		  const double *dx, const double *dz, int *ok)
+ref_value(const NtkParams *p, NtkKernelKind kind, double dot, const double *x,
+		  const double *z, int d, const double *dx, const double *dz, int *ok)
 {
 	size_t		L1 = (size_t) p->depth + 1;
 	double		k;
 	double		t;
 
-	ntk_pair_strided(p, dot, d, dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
+	if (ntk_pair_is_close(ntk_input_layer(p, dot, d), dx[L1], dz[L1]))
+		ntk_pair_close(p, dot, x, z, d, dx[2 * L1 + 1], dz[2 * L1 + 1],
+					   dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
+	else
+		ntk_pair_strided(p, dot, d, dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
 	*ok = isfinite(kind == NTK_KERNEL_NNGP ? k : t);
 	return kind == NTK_KERNEL_NNGP ? k : t;
 }
@@ -198,10 +206,10 @@ entry_ok(const char *what, int i, int j, double got, double want,
 	return close_enough(got, want, sx, sz, portable);
 }
 
-static double diag_x[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 1)];
-static double diag_q[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 1)];
-static double one_diag[2 * (NTK_MAX_DEPTH + 1) + 1];
-static double workspace[2 * (2 * (NTK_MAX_DEPTH + 1) + 1)];
+static double diag_x[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 2)];
+static double diag_q[MAXN * (2 * (NTK_MAX_DEPTH + 1) + 2)];
+static double one_diag[2 * (NTK_MAX_DEPTH + 1) + 2];
+static double workspace[2 * (2 * (NTK_MAX_DEPTH + 1) + 2)];
 
 /* Everything on one recursion path (NTK_PATH_AUTO, _PORTABLE or _AVX2). */
 static void
@@ -278,7 +286,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 		{
 			int			ok;
 
-			(void) ref_value(&p, kind, D[i + j * n], d, diag_x + i * len,
+			(void) ref_value(&p, kind, D[i + j * n], X + i * d, X + j * d, d, diag_x + i * len,
 							 diag_x + j * len, &ok);
 			over |= !ok;
 		}
@@ -292,7 +300,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 			for (i = j + 1; i < n; i++)
 			{
 				int			ok;
-				double		want = ref_value(&p, kind, D[i + j * n], d, diag_x + i * len,
+				double		want = ref_value(&p, kind, D[i + j * n], X + i * d, X + j * d, d, diag_x + i * len,
 											 diag_x + j * len, &ok);
 
 				ASSERT(isfinite(Ksym[i + j * n]), "ntk_gram_sym finite with NTK_OK");
@@ -317,7 +325,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 		{
 			int			ok;
 
-			(void) ref_value(&p, kind, D[i * n + j], d, diag_x + j * len,
+			(void) ref_value(&p, kind, D[i * n + j], X + j * d, Q + i * d, d, diag_x + j * len,
 							 diag_q + i * len, &ok);
 			over |= !ok;
 		}
@@ -327,7 +335,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 			for (j = 0; j < n; j++)
 			{
 				int			ok;
-				double		want = ref_value(&p, kind, D[i * n + j], d, diag_x + j * len,
+				double		want = ref_value(&p, kind, D[i * n + j], X + j * d, Q + i * d, d, diag_x + j * len,
 											 diag_q + i * len, &ok);
 
 				ASSERT(isfinite(Kcross[i * n + j]), "ntk_gram_cross finite with NTK_OK");
@@ -352,7 +360,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 		{
 			int			ok;
 
-			(void) ref_value(&p, kind, D[j], d, diag_x + j * len, diag_q + i * len, &ok);
+			(void) ref_value(&p, kind, D[j], X + j * d, q, d, diag_x + j * len, diag_q + i * len, &ok);
 			over |= !ok;
 		}
 		ASSERT(st == (over ? NTK_OVERFLOW : NTK_OK), "ntk_predict_point overflows exactly when ntk_pair does");
@@ -363,7 +371,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 		for (j = 0; j < n; j++)
 		{
 			int			ok;
-			double		want = ref_value(&p, kind, D[j], d, diag_x + j * len,
+			double		want = ref_value(&p, kind, D[j], X + j * d, q, d, diag_x + j * len,
 										 diag_q + i * len, &ok);
 
 			ASSERT(isfinite(kbuf[j]), "ntk_predict_point kernel finite with NTK_OK");

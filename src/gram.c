@@ -202,7 +202,7 @@ BlasRest(void)
 size_t
 ntk_gram_work_len(const NtkParams *p, int n)
 {
-	return 2 * (size_t) (p->depth + 1) * (size_t) n;
+	return (2 * (size_t) (p->depth + 1) + 1) * (size_t) n;	/* ntk_diag_transpose */
 }
 
 NtkStatus
@@ -329,6 +329,7 @@ typedef struct SymPanel
 	int			d;
 	int			jb;
 	int			w;
+	const double *X;
 	const double *diag;
 	const double *kt;
 	const double *rt;
@@ -379,7 +380,8 @@ SymPanelWork(void *arg, int worker, int nworkers)
 		{
 			ntk_recurse_segment(sp->p, sp->kind, sp->d, sp->K + r0 + j * ld,
 								r1 - r0, sp->kt + r0, sp->rt + r0, ld,
-								sp->diag + (size_t) j * len);
+								sp->diag + (size_t) j * len,
+								sp->X + (size_t) r0 * sp->d, sp->X + (size_t) j * sp->d);
 			/* checked while the segment is still in cache */
 			sp->overflow[worker] |= AnyNonFinite(sp->K + r0 + j * ld, r1 - r0);
 		}
@@ -473,6 +475,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	sp.kind = kind;
 	sp.n = n;
 	sp.d = d;
+	sp.X = X;
 	sp.diag = diag;
 	sp.kt = kt;
 	sp.rt = rt;
@@ -556,7 +559,8 @@ CrossBlockWork(void *arg, int worker, int nworkers)
 	{
 		ntk_recurse_segment(cb->p, cb->kind, cb->d, cb->K + (size_t) i * cb->n,
 							cb->n, cb->xkt, cb->xrt, (size_t) cb->n,
-							cb->qdiag + (size_t) i * len);
+							cb->qdiag + (size_t) i * len,
+							cb->X, cb->Q + (size_t) i * cb->d);
 		cb->overflow[worker] |= AnyNonFinite(cb->K + (size_t) i * cb->n, cb->n);
 	}
 }
@@ -644,7 +648,8 @@ ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
 		return st;
 	cblas_dgemv(CblasRowMajor, CblasNoTrans, n, d, 1.0, X, d, q, 1, 0.0, kbuf, 1);
 	ntk_recurse_segment(p, kind, d, kbuf, n, xtable,
-						xtable + (size_t) (p->depth + 1) * n, (size_t) n, qdiag);
+						xtable + (size_t) (p->depth + 1) * n, (size_t) n, qdiag,
+						X, q);
 	for (j = 0; j < n; j++)
 		if (!isfinite(kbuf[j]))
 			return NTK_OVERFLOW;

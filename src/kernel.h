@@ -60,7 +60,7 @@ extern size_t ntk_diag_len(const NtkParams *p);
 
 /*
  * Per-point diagonal state: the variances K_l(x,x) and their square roots for
- * l = 1 .. depth+1, plus the self NTK Theta(x,x).
+ * l = 1 .. depth+1, the self NTK Theta(x,x), then |x| = sqrt(sqnorm).
  *
  * Inputs: sqnorm = <x,x>, dim = d.  Output: diag[ntk_diag_len(p)].
  */
@@ -79,6 +79,18 @@ extern double ntk_diag_ntk(const NtkParams *p, const double *diag);
 extern NtkStatus ntk_pair(const NtkParams *p, double dot, int dim,
 						  const double *diag_x, const double *diag_z,
 						  double *nngp, double *ntk);
+
+/*
+ * ntk_pair for a pair whose vectors are at hand (dot = <x,z> as the caller
+ * summed it): a pair within NTK_CLOSE of parallel or antiparallel takes the
+ * exact route, from the vectors (kernel.c), so that nearly parallel inputs
+ * and a point with itself are exact whatever rounding the dot product has.
+ * Every Gram routine gives these values.
+ */
+extern NtkStatus ntk_pair_vectors(const NtkParams *p, double dot,
+								  const double *x, const double *z, int dim,
+								  const double *diag_x, const double *diag_z,
+								  double *nngp, double *ntk);
 
 /*
  * Convenience: the kernel of two vectors of length dim.  workspace must hold

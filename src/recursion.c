@@ -17,6 +17,7 @@
 #include "recursion.h"
 #include "kernel_math.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -44,6 +45,7 @@ ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
 			kt[(size_t) l * n + i] = di[l];
 			rt[(size_t) l * n + i] = di[L1 + l];
 		}
+		rt[(size_t) L1 * n + i] = di[2 * L1 + 1];	/* the norm */
 	}
 }
 
@@ -873,10 +875,11 @@ ntk_recursion_force_portable(int path)
 	force_path = path;
 }
 
-void
-ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
-					double *vals, int count, const double *kt,
-					const double *rt, size_t stride, const double *zdiag)
+/* The path's recursion of count pairs (see ntk_recurse_segment). */
+static void
+RecursePath(const NtkParams *p, NtkKernelKind kind, int d,
+			double *vals, int count, const double *kt,
+			const double *rt, size_t stride, const double *zdiag)
 {
 #ifdef NTK_HAVE_AVX2_PATH
 	if (p->activation == NTK_ERF && ntk_recursion_vectorized() > 0)
@@ -900,4 +903,112 @@ ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 	}
 #endif
 	RecursePortable(p, kind, d, vals, count, kt, rt, stride, zdiag);
+}
+
+#ifdef NTK_HAVE_AVX2_PATH
+/*
+ * A prefilter of FindClose, four pairs per instruction: bit i set where
+ * pair i may be close, by a threshold twice as wide (so that no rounding of
+ * this test can miss a pair that ntk_pair_is_close takes).
+ */
+AVX2 static uint64_t
+CloseCandidates(const NtkParams *p, int d, const double *vals, int count,
+				const double *rt, double rz0)
+{
+	__m256d		a = _mm256_set1_pd(p->sigma_w * p->sigma_w / d);
+	__m256d		b = _mm256_set1_pd(p->sigma_b * p->sigma_b);
+	__m256d		thr = _mm256_set1_pd((1.0 - 2 * NTK_CLOSE) * rz0);
+	__m256d		zero = _mm256_setzero_pd();
+	__m256d		absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+	uint64_t	mask = 0;
+	int			i;
+
+	for (i = 0; i + 4 <= count; i += 4)
+	{
+		__m256d		s = _mm256_mul_pd(_mm256_loadu_pd(rt + i), thr);
+		__m256d		k1 = _mm256_and_pd(_mm256_add_pd(_mm256_mul_pd(a, _mm256_loadu_pd(vals + i)), b), absmask);
+		__m256d		m = _mm256_and_pd(_mm256_cmp_pd(s, zero, _CMP_GT_OQ),
+									  _mm256_cmp_pd(k1, s, _CMP_GE_OQ));
+
+		mask |= (uint64_t) _mm256_movemask_pd(m) << i;
+	}
+	for (; i < count; i++)
+		mask |= (uint64_t) 1 << i;	/* the tail: the exact test decides */
+	return mask;
+}
+#endif
+
+/*
+ * Finds the pairs among count (<= NTK_RECURSE_BLOCK) dot products that
+ * ntk_pair_is_close sends to the exact route: their indices into idx, their
+ * dot products into dots; returns how many.  The test is ntk_pair_is_close's
+ * own on every path (so every path picks the same pairs), after a vector
+ * prefilter where the processor has one.
+ */
+static int
+FindClose(const NtkParams *p, int d, const double *vals, int count,
+		  const double *rt, double rz0, int *idx, double *dots)
+{
+	uint64_t	mask = count >= 64 ? ~(uint64_t) 0 : ((uint64_t) 1 << count) - 1;
+	int			n = 0;
+
+#ifdef NTK_HAVE_AVX2_PATH
+	if (CpuLevel() > 0)
+		mask = CloseCandidates(p, d, vals, count, rt, rz0);
+#endif
+	while (mask)
+	{
+		int			i = __builtin_ctzll(mask);
+
+		mask &= mask - 1;
+		if (ntk_pair_is_close(ntk_input_layer(p, vals[i], d), rt[i], rz0))
+		{
+			idx[n] = i;
+			dots[n++] = vals[i];
+		}
+	}
+	return n;
+}
+
+void
+ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
+					double *vals, int count, const double *kt,
+					const double *rt, size_t stride, const double *zdiag,
+					const double *X, const double *z)
+{
+	int			L1 = p->depth + 1;
+	int			b0;
+
+	if (X == NULL)
+	{
+		RecursePath(p, kind, d, vals, count, kt, rt, stride, zdiag);
+		return;
+	}
+
+	/*
+	 * Block by block (the vector paths' own chunks, so no value changes):
+	 * the close pairs are found before the recursion overwrites their dot
+	 * products, then recomputed on the exact route.
+	 */
+	for (b0 = 0; b0 < count; b0 += NTK_RECURSE_BLOCK)
+	{
+		int			c = count - b0 < NTK_RECURSE_BLOCK ? count - b0 : NTK_RECURSE_BLOCK;
+		int			idx[NTK_RECURSE_BLOCK];
+		double		dots[NTK_RECURSE_BLOCK];
+		int			nclose = FindClose(p, d, vals + b0, c, rt + b0, zdiag[L1], idx, dots);
+		int			j;
+
+		RecursePath(p, kind, d, vals + b0, c, kt + b0, rt + b0, stride, zdiag);
+		for (j = 0; j < nclose; j++)
+		{
+			int			i = b0 + idx[j];
+			double		k;
+			double		t;
+
+			ntk_pair_close(p, dots[j], X + (size_t) i * d, z, d,
+						   rt[(size_t) L1 * stride + i], zdiag[2 * L1 + 1],
+						   kt + i, rt + i, stride, zdiag, zdiag + L1, 1, &k, &t);
+			vals[i] = kind == NTK_KERNEL_NNGP ? k : t;
+		}
+	}
 }

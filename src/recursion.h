@@ -12,8 +12,9 @@
 
 /*
  * Layer-major copy of n points' diagonal states: kt[l * n + i] = K_l(x_i,x_i)
- * and rt[l * n + i] = its root, for l = 0 .. depth.  kt and rt must each
- * hold (depth + 1) * n doubles.
+ * and rt[l * n + i] = its root, for l = 0 .. depth, then the norms
+ * rt[(depth + 1) * n + i] = |x_i|.  kt must hold (depth + 1) * n doubles, rt
+ * (depth + 2) * n; the table of ntk_gram_work_len is kt followed by rt.
  */
 extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
 							   double *kt, double *rt);
@@ -28,9 +29,14 @@ extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
 
 /*
  * Turns count dot products vals[i] = <x_i, z> in place into kernel values
- * k(x_i, z).  Row i's diagonal is kt[l * stride + i], rt[l * stride + i];
+ * k(x_i, z).  Row i's diagonal is kt[l * stride + i], rt[l * stride + i]
+ * (its norm rt[(depth + 1) * stride + i]);
  * zdiag is z's own state (ntk_point_diag layout).  Values that leave the
- * float64 range come out as Inf or NaN; the caller checks.
+ * float64 range come out as Inf or NaN; the caller checks.  X (row i at
+ * X + i * d) and z are the points themselves: pairs within NTK_CLOSE of
+ * parallel or antiparallel take the exact route from them
+ * (ntk_pair_close), so every path gives ntk_pair_vectors's values.  With X
+ * NULL (benchmarks of the recursion alone) no pair does.
  *
  * Uses AVX2 and FMA when the processor has them (chosen at run time), else
  * portable C; both run the same steps (kernel_math.h), except that the
@@ -40,7 +46,8 @@ extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
 extern void ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 								double *vals, int count,
 								const double *kt, const double *rt,
-								size_t stride, const double *zdiag);
+								size_t stride, const double *zdiag,
+								const double *X, const double *z);
 
 /*
  * The path in use (for benchmarks and tests): 0 portable C, 1 AVX2 and FMA

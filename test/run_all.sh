@@ -44,6 +44,7 @@ check build build || finish
 # 1. numerics without a server
 check unit-c make -s unitcheck
 check numpy-reference bash -c "make -s test/unit/libntkcore.so && $PY test/python/test_kernel_ref.py"
+check near-parallel $PY test/python/test_near_parallel.py
 check finite-width $PY test/python/test_finite_width.py
 check properties $PY test/python/test_properties.py
 

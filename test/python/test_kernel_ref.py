@@ -51,7 +51,7 @@ class CKernel:
         self.lib = lib
         self.p = NtkParams(depth, ACT.get(activation, activation) if isinstance(activation, str)
                            else activation, sigma_w, sigma_b)
-        n = 2 * (2 * (max(depth, 0) + 1) + 1)
+        n = 2 * (2 * (max(depth, 0) + 1) + 2)     # 2 * ntk_diag_len
         self.ws = (ctypes.c_double * n)()
         self.k = ctypes.c_double()
         self.t = ctypes.c_double()

@@ -195,13 +195,14 @@ note_err(double err)
 }
 
 static double
-pair_value(const NtkParams *p, NtkKernelKind kind, double dotv, int d,
-		   const double *dx, const double *dz, NtkStatus *st)
+pair_value(const NtkParams *p, NtkKernelKind kind, const double *x,
+		   const double *z, int d, const double *dx, const double *dz,
+		   NtkStatus *st)
 {
 	double		k = NAN;
 	double		t = NAN;
 
-	*st = ntk_pair(p, dotv, d, dx, dz, &k, &t);
+	*st = ntk_pair_vectors(p, dot(x, z, d), x, z, d, dx, dz, &k, &t);
 	return kind == NTK_KERNEL_NNGP ? k : t;
 }
 
@@ -253,7 +254,7 @@ check_sym(const NtkParams *p, NtkKernelKind kind, const double *X, int n, int d,
 		{
 			const double *di = diag + (size_t) i * len;
 			NtkStatus	pst;
-			double		want = pair_value(p, kind, dot(X + (size_t) i * d, X + (size_t) j * d, d),
+			double		want = pair_value(p, kind, X + (size_t) i * d, X + (size_t) j * d,
 										  d, di, dj, &pst);
 			double		got = K[i + (size_t) j * n];
 			double		err;
@@ -355,7 +356,7 @@ check_cross(const NtkParams *p, NtkKernelKind kind, const double *Q, int m,
 		{
 			const double *dj = xdiag + (size_t) j * len;
 			NtkStatus	est;
-			double		want = pair_value(p, kind, dot(X + (size_t) j * d, Q + (size_t) i * d, d),
+			double		want = pair_value(p, kind, X + (size_t) j * d, Q + (size_t) i * d,
 										  d, dj, di, &est);
 			double		got = K[(size_t) i * n + j];
 			double		err;
@@ -558,7 +559,7 @@ test_gaussian(void)
 
 					if (fabs(c) > 0.999)
 						continue;
-					want = pair_value(&p, NTK_KERNEL_NTK, dot(xi, xj, d), d,
+					want = pair_value(&p, NTK_KERNEL_NTK, xi, xj, d,
 									  diag + (size_t) i * len, diag + (size_t) j * len, &pst);
 					worst_add(&w, entry_err(K[i + (size_t) j * n], want,
 											ntk_diag_ntk(&p, diag + (size_t) i * len),
@@ -1960,7 +1961,7 @@ test_regressions(void)
 				{
 					NtkStatus	pst;
 					double		want = pair_value(&q, NTK_KERNEL_NTK,
-												  dot(X + (size_t) i * d, X + (size_t) j * d, d), d,
+												  X + (size_t) i * d, X + (size_t) j * d, d,
 												  diag + (size_t) i * len, diag + (size_t) j * len, &pst);
 					double		cs = sqrt(ntk_diag_ntk(&q, diag + (size_t) i * len)) *
 						sqrt(ntk_diag_ntk(&q, diag + (size_t) j * len));
@@ -2086,7 +2087,7 @@ test_tiny_and_antiparallel(void)
 				{
 					NtkStatus	pst;
 					double		want = pair_value(&p, NTK_KERNEL_NTK,
-												  dot(X + (size_t) i * d, X + (size_t) j * d, d), d,
+												  X + (size_t) i * d, X + (size_t) j * d, d,
 												  diag + (size_t) i * len, diag + (size_t) j * len, &pst);
 
 					worst_add(&w, entry_err(K[i + (size_t) j * n], want,
