@@ -148,10 +148,8 @@ ref_value(const NtkParams *p, NtkKernelKind kind, double dot, const double *x,
 	double		k;
 	double		t;
 
-	if (ntk_pair_is_close(ntk_input_layer(p, dot, d), dx[L1], dz[L1]))
-		ntk_pair_close(p, dot, x, z, d, dx[2 * L1 + 1], dz[2 * L1 + 1],
-					   dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
-	else
+	if (!ntk_pair_is_close(ntk_input_layer(p, dot, d), dx[L1], dz[L1]) ||
+		!ntk_pair_close(p, dot, x, z, d, dx[2 * L1 + 1], dx, dx + L1, 1, dz, &k, &t))
 		ntk_pair_strided(p, dot, d, dx, dx + L1, 1, dz, dz + L1, 1, &k, &t);
 	*ok = isfinite(kind == NTK_KERNEL_NNGP ? k : t);
 	return kind == NTK_KERNEL_NNGP ? k : t;

@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #define NTK_PANEL 256
 
@@ -104,6 +105,26 @@
  * (76 ns per entry: 1300 rows would fit).
  */
 #define NTK_CROSS_NS 6e8
+
+/*
+ * The estimates can be low: pairs close to parallel take the exact route
+ * (recursion.h), a scalar recursion, and a loaded machine runs slower.  So a
+ * step that took longer than NTK_SLOW_STEP_NS of wall time raises the
+ * estimate by what it measured, and the next steps shrink to fit; steps
+ * faster than that leave the estimate alone (small problems keep their
+ * steps whatever the load).  Step sizes never change an entry.
+ */
+#define NTK_SLOW_STEP_NS 1e8
+
+/* Wall time in ns. */
+static double
+NowNs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
 
 /*
  * Flops of one dot-product step of a symmetric Gram: the dsyrk of a block
@@ -487,6 +508,9 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 		int			rows = n - jb;
 		double		cols = NTK_PANEL_NS / (rows * entry_ns);
 		double		panel_ns;
+		double		t0;
+		double		took;
+		int			used;
 
 		/* columns of rows entries each within the budget, at least one */
 		w = cols >= NTK_PANEL ? NTK_PANEL : (cols >= 1.0 ? (int) cols : 1);
@@ -495,8 +519,12 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 		panel_ns = w * (rows - (w - 1) / 2.0) * entry_ns;
 		sp.jb = jb;
 		sp.w = w;
-		RunParallel(SymPanelWork, &sp,
-					rows < 4 * NTK_PANEL && panel_ns < NTK_PANEL_SERIAL_NS ? 1 : nworkers);
+		used = rows < 4 * NTK_PANEL && panel_ns < NTK_PANEL_SERIAL_NS ? 1 : nworkers;
+		t0 = NowNs();
+		RunParallel(SymPanelWork, &sp, used);
+		took = NowNs() - t0;
+		if (took > NTK_SLOW_STEP_NS && took * used > panel_ns)
+			entry_ns *= took * used / panel_ns;	/* see NTK_SLOW_STEP_NS */
 		for (i = 0; i < nworkers; i++)
 			if (sp.overflow[i])
 				st = NTK_OVERFLOW;
@@ -573,6 +601,7 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 {
 	CrossBlock	cb;
 	int			blas_threads = openblas_get_num_threads();
+	double		row_ns;
 	NtkStatus	st = NTK_OK;
 	double		rows;
 	int			block;
@@ -586,7 +615,8 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	 * training points within NTK_CROSS_NS, an even number (see
 	 * CrossBlockWork) from 2 to NTK_CROSS_PANEL.
 	 */
-	rows = NTK_CROSS_NS / (n * (EntryNs(p) + NTK_DOT_NS_PER_D * d));
+	row_ns = n * (EntryNs(p) + NTK_DOT_NS_PER_D * d);
+	rows = NTK_CROSS_NS / row_ns;
 	block = rows >= NTK_CROSS_PANEL ? NTK_CROSS_PANEL :
 		(rows >= 2.0 ? (int) rows / 2 * 2 : 2);
 	/* workers make their own single-threaded BLAS calls (see ntk_gram_sym) */
@@ -607,16 +637,26 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	cb.xrt = xtable + (size_t) (p->depth + 1) * n;
 	cb.K = K;
 	memset(cb.overflow, 0, sizeof(cb.overflow));
-	for (ib = 0; ib < m; ib += block)
+	for (ib = 0; ib < m; ib += cb.h)
 	{
 		int			h = m - ib < block ? m - ib : block;
 		int			pairs = (h + 1) / 2;
+		int			used = (double) h * n < 65536.0 ? 1 : (pairs < gram_threads ? pairs : gram_threads);
+		double		t0 = NowNs();
+		double		took;
 		int			i;
 
 		cb.ib = ib;
 		cb.h = h;
-		RunParallel(CrossBlockWork, &cb,
-					(double) h * n < 65536.0 ? 1 : (pairs < gram_threads ? pairs : gram_threads));
+		RunParallel(CrossBlockWork, &cb, used);
+		took = NowNs() - t0;
+		if (took > NTK_SLOW_STEP_NS && took * used > h * row_ns)
+		{
+			/* see NTK_SLOW_STEP_NS; blocks stay even (CrossBlockWork) */
+			row_ns = took * used / h;
+			rows = NTK_CROSS_NS / row_ns;
+			block = rows >= block ? block : (rows >= 2.0 ? (int) rows / 2 * 2 : 2);
+		}
 		for (i = 0; i < NTK_MAX_THREADS; i++)
 			if (cb.overflow[i])
 				st = NTK_OVERFLOW;

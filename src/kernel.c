@@ -204,6 +204,13 @@ ntk_pair(const NtkParams *p, double dot, int dim,
  */
 #define ERF_CLOSE_MAX_VAR 1e100
 
+/* atan2 from ntk_atan2_pos (within an ulp of libm's, several times faster) */
+static inline double
+Atan2(double y, double x)
+{
+	return y >= 0.0 ? ntk_atan2_pos(y, x) : -ntk_atan2_pos(-y, x);
+}
+
 /*
  * s' - M for erf: the next layer's geometric mean s' = sqrt(k'_x k'_z) less
  * M = c asin(rho_s) + b, the next kernel of a parallel pair with these
@@ -233,12 +240,24 @@ ErfNormTerm(double c, double kx, double kz, double s, double q,
 		return 0.0;
 	ex = sqrt(1.0 + 4.0 * kx);
 	ez = sqrt(1.0 + 4.0 * kz);
-	dx = c * atan2(2.0 * kx * (kx - kz) * (1.0 + 2.0 * kx),
+	dx = c * Atan2(2.0 * kx * (kx - kz) * (1.0 + 2.0 * kx),
 				   (kx * q + s * ex) * (ex * q + 4.0 * kx * s));
-	dz = c * atan2(2.0 * kz * (kz - kx) * (1.0 + 2.0 * kz),
+	dz = c * Atan2(2.0 * kz * (kz - kx) * (1.0 + 2.0 * kz),
 				   (kz * q + s * ez) * (ez * q + 4.0 * kz * s));
 	m = 0.5 * ((knx - dx) + (knz - dz));	/* symmetric in x and z */
 	return (m * (dx + dz) + dx * dz) / (ntk_geo_mean(knx, knz, rnx, rnz) + m);
+}
+
+/* ntk_erf_layer with Atan2: for the layers once a pair is no longer close */
+static void
+ErfLayerFar(double b, double sw2, double kx, double kz, double *K, double *theta)
+{
+	double		det = 1.0 + 2.0 * (kx + kz) + 4.0 * ntk_gram_det(kx, kz, *K);
+	double		root = sqrt(det < 1.0 ? 1.0 : det);
+	double		kn = sw2 * (2.0 / NTK_PI) * Atan2(2.0 * *K, root) + b;
+
+	*theta = kn + sw2 * (4.0 / NTK_PI) / root * *theta;
+	*K = kn;
 }
 
 /*
@@ -273,7 +292,7 @@ ErfLayerClose(double b, double sw2, double kx, double kz, double rx, double rz,
 
 	if (!(kx <= ERF_CLOSE_MAX_VAR && kz <= ERF_CLOSE_MAX_VAR))
 	{
-		ntk_erf_layer(b, sw2, kx, kz, K, theta);
+		ErfLayerFar(b, sw2, kx, kz, K, theta);
 		s = ntk_geo_mean(knx, knz, rnx, rnz);
 		*G = s - *K > 0.0 ? s - *K : 0.0;
 		*P = s + *K > 0.0 ? s + *K : 0.0;
@@ -285,13 +304,13 @@ ErfLayerClose(double b, double sw2, double kx, double kz, double rx, double rz,
 	if (det < 1.0)
 		det = 1.0;
 	root = sqrt(det);
-	*K = sw2 * (2.0 / NTK_PI) * atan2(2.0 * k, root) + b;
+	*K = sw2 * (2.0 / NTK_PI) * Atan2(2.0 * k, root) + b;
 	*theta = *K + sw2 * (4.0 / NTK_PI) / root * *theta;
 
 	q = sqrt(1.0 + 2.0 * (kx + kz));
 	norm = ErfNormTerm(c, kx, kz, s, q, knx, knz, rnx, rnz);
-	gn = norm + c * atan2(2.0 * g * (4.0 * s * pp / (root + q) + q), q * root + 4.0 * s * k);
-	pn = norm + c * atan2(2.0 * pp * (4.0 * s * g / (root + q) + q), q * root - 4.0 * s * k) + 2.0 * b;
+	gn = norm + c * Atan2(2.0 * g * (4.0 * s * pp / (root + q) + q), q * root + 4.0 * s * k);
+	pn = norm + c * Atan2(2.0 * pp * (4.0 * s * g / (root + q) + q), q * root - 4.0 * s * k) + 2.0 * b;
 	*G = gn > 0.0 ? gn : 0.0;
 	*P = pn > 0.0 ? pn : 0.0;
 }
@@ -362,12 +381,39 @@ CloseSum(const double *x, double xs, const double *z, double zs, int dim)
 	return CloseSumBody(x, xs, z, zs, dim);
 }
 
-void
+/*
+ * Whether an erf pair with these variances meets a layer where the
+ * correlation 1 is unstable: sigma_w^2 E[erf'^2] = sw^2 (4/pi) / q > 1 with
+ * q = sqrt(1 + 2 kx + 2 kz) (the chaotic phase).  Elsewhere a rounding of
+ * the gap shrinks from layer to layer and the dot-product route is accurate:
+ * erf has no singularity at correlation 1, ReLU's arc-cosine has.
+ */
+static int
+ErfMeetsChaos(const NtkParams *p, const double *kx, size_t sx, const double *kz)
+{
+	double		chi = p->sigma_w * p->sigma_w * (4.0 / NTK_PI);
+	double		chi2 = chi * chi;
+	int			l;
+
+	if (chi2 <= 1.0)
+		return 0;
+	for (l = 0; l < p->depth; l++)
+		if (1.0 + 2.0 * (kx[l * sx] + kz[l]) < chi2)
+			return 1;
+	return 0;
+}
+
+int
 ntk_pair_close(const NtkParams *p, double dot, const double *x,
-			   const double *z, int dim, double X, double Z, const double *kx, const double *rx, size_t sx,
-			   const double *kz, const double *rz, size_t sz,
+			   const double *z, int dim, double X, const double *kx,
+			   const double *rx, size_t sx, const double *zdiag,
 			   double *nngp, double *ntk)
 {
+	int			L1 = p->depth + 1;
+	const double *kz = zdiag;
+	const double *rz = zdiag + L1;
+	size_t		sz = 1;
+	double		Z = zdiag[2 * L1 + 1];
 	double		sw2 = p->sigma_w * p->sigma_w;
 	double		b = p->sigma_b * p->sigma_b;
 	double		axz;
@@ -381,6 +427,20 @@ ntk_pair_close(const NtkParams *p, double dot, const double *x,
 	double		K;
 	double		theta;
 	int			l;
+
+	/*
+	 * A point with itself: its layers are its diagonal's, bit for bit
+	 * (kernel.c's header), and so is its result.  memcmp stops at the first
+	 * difference, so other pairs of equal norm cost a few compares.
+	 */
+	if (X == Z && kx[0] == kz[0] && memcmp(x, z, (size_t) dim * sizeof(double)) == 0)
+	{
+		*nngp = ntk_diag_nngp(p, zdiag);
+		*ntk = ntk_diag_ntk(p, zdiag);
+		return 1;
+	}
+	if (p->activation == NTK_ERF && !ErfMeetsChaos(p, kx, sx, kz))
+		return 0;
 
 	s = ntk_geo_mean(kx[0], kz[0], rx[0], rz[0]);
 	sd = sqrt((double) dim);
@@ -417,6 +477,14 @@ ntk_pair_close(const NtkParams *p, double dot, const double *x,
 	}
 	theta = K;
 
+	/* no gap and equal variances: as a point with itself (x = 2^j z, b = 0) */
+	if (gap == 0.0 && kx[0] == kz[0])
+	{
+		*nngp = ntk_diag_nngp(p, zdiag);
+		*ntk = ntk_diag_ntk(p, zdiag);
+		return 1;
+	}
+
 	if (p->activation == NTK_RELU)
 	{
 		double		a = sw2 / 2;
@@ -440,14 +508,27 @@ ntk_pair_close(const NtkParams *p, double dot, const double *x,
 		double		g = gap;
 		double		pp = spk;
 
+		/*
+		 * The gaps are carried while the pair is close; once both are
+		 * beyond NTK_CLOSE of the scale (pairs drift apart through the
+		 * layers, fast in the chaotic phase), K alone is accurate enough.
+		 */
 		for (l = 0; l < p->depth; l++)
-			ErfLayerClose(b, sw2, kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz],
-						  kx[(l + 1) * sx], kz[(l + 1) * sz],
-						  rx[(l + 1) * sx], rz[(l + 1) * sz],
-						  &K, &g, &pp, &theta);
+		{
+			double		sl = ntk_geo_mean(kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz]);
+
+			if (g > NTK_CLOSE * sl && pp > NTK_CLOSE * sl)
+				ErfLayerFar(b, sw2, kx[l * sx], kz[l * sz], &K, &theta);
+			else
+				ErfLayerClose(b, sw2, kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz],
+							  kx[(l + 1) * sx], kz[(l + 1) * sz],
+							  rx[(l + 1) * sx], rz[(l + 1) * sz],
+							  &K, &g, &pp, &theta);
+		}
 	}
 	*nngp = K;
 	*ntk = theta;
+	return 1;
 }
 
 NtkStatus
@@ -461,11 +542,9 @@ ntk_pair_vectors(const NtkParams *p, double dot, const double *x,
 
 	if (dim < 1)
 		return NTK_BAD_DIMENSION;
-	if (ntk_pair_is_close(ntk_input_layer(p, dot, dim), diag_x[L1], diag_z[L1]))
-		ntk_pair_close(p, dot, x, z, dim, diag_x[2 * L1 + 1], diag_z[2 * L1 + 1],
-					   diag_x, diag_x + L1, 1,
-					   diag_z, diag_z + L1, 1, &k, &t);
-	else
+	if (!ntk_pair_is_close(ntk_input_layer(p, dot, dim), diag_x[L1], diag_z[L1]) ||
+		!ntk_pair_close(p, dot, x, z, dim, diag_x[2 * L1 + 1],
+						diag_x, diag_x + L1, 1, diag_z, &k, &t))
 		ntk_pair_strided(p, dot, dim, diag_x, diag_x + L1, 1,
 						 diag_z, diag_z + L1, 1, &k, &t);
 	if (!isfinite(k) || !isfinite(t))

@@ -261,16 +261,18 @@ ntk_pair_is_close(double k1, double rx, double rz)
 
 /*
  * Both kernels of a pair that ntk_pair_is_close: the exact route, from the
- * vectors x and z themselves and their norms (diagonal states as for
- * ntk_pair_strided; dot only tells the side, parallel or antiparallel).
- * Defined in kernel.c; every path of every Gram calls it for such pairs, so
- * they get the same bits everywhere.
+ * vectors x and z themselves: x's state strided as for ntk_pair_strided and
+ * its norm, z's whole diagonal state (ntk_point_diag); dot only tells the
+ * side, parallel or antiparallel.  Returns 0 where the dot-product route
+ * (ntk_pair_strided) is accurate after all, an erf pair that never meets a
+ * chaotic layer (kernel.c), and sets no output then.  Defined in kernel.c;
+ * every path of every Gram calls it for such pairs, so they get the same
+ * bits everywhere.
  */
-extern void ntk_pair_close(const NtkParams *p, double dot, const double *x,
-						   const double *z, int dim, double xnorm, double znorm,
+extern int	ntk_pair_close(const NtkParams *p, double dot, const double *x,
+						   const double *z, int dim, double xnorm,
 						   const double *kx, const double *rx, size_t sx,
-						   const double *kz, const double *rz, size_t sz,
-						   double *nngp, double *ntk);
+						   const double *zdiag, double *nngp, double *ntk);
 
 /*
  * Both kernels of a pair from its dot product.  The points' diagonal states

@@ -1005,10 +1005,10 @@ ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
 			double		k;
 			double		t;
 
-			ntk_pair_close(p, dots[j], X + (size_t) i * d, z, d,
-						   rt[(size_t) L1 * stride + i], zdiag[2 * L1 + 1],
-						   kt + i, rt + i, stride, zdiag, zdiag + L1, 1, &k, &t);
-			vals[i] = kind == NTK_KERNEL_NNGP ? k : t;
+			if (ntk_pair_close(p, dots[j], X + (size_t) i * d, z, d,
+							   rt[(size_t) L1 * stride + i], kt + i, rt + i, stride,
+							   zdiag, &k, &t))
+				vals[i] = kind == NTK_KERNEL_NNGP ? k : t;
 		}
 	}
 }
