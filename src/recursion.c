@@ -595,19 +595,19 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
  * The same recursion eight pairs at a time with AVX-512 (F, DQ, VL).  Masks
  * replace the four-lane path's blends, and most of its selects fold into the
  * masked arithmetic itself (a reflection pi - a is one masked subtraction),
- * so a pair and layer take about half the instructions.  Zen 4 cores run
- * most eight-lane instructions as two halves on 256-bit units, so fewer
- * instructions alone gained little there (2.0 ns per pair and layer, four
- * lanes 2.3); but their divider and square root take eight lanes in the
- * time of four, and the layer runs in passes over the chunk as the
- * four-lane one does, so many of its chains are in flight: 1.4-1.5 ns on
- * one Zen 4 core (ReluLayers8; erf ErfLayers8).  The ReLU values are those
- * of the eight-lane path as one loop per layer, bit for bit; they differ
- * from the four-lane path's by an ulp here and there (7.5e4 of 2.8e6
- * kernels, 5e-13 at most, relative) because GeoMeanFast8 chooses the
- * correctly rounded root for eight pairs at once and because the pi/4 of
- * the reduction is added separately where GCC fuses the four-lane path's
- * into an fma.  The erf values are the four-lane path's, bit for bit.
+ * so a pair and layer take about half the instructions (1.7 instead of 3.4
+ * ns per pair and layer on one Cooper Lake core).  On one core of a Zen 5
+ * EPYC (cpuid family 26) that gained little as one loop per layer: 2.0 ns,
+ * the four-lane path in passes 2.3.  Its divider takes eight lanes in the
+ * time of four, and the layer now runs in passes over the chunk as the
+ * four-lane one does, so that many of its chains are in flight: 1.4-1.5 ns
+ * (ReluLayers8; erf, ErfLayers8: 1.5 ns, four lanes 2.5).  The ReLU values
+ * are those of the eight-lane path as one loop per layer, bit for bit.  They
+ * differ from the four-lane path's by rounding (7.5e4 of 2.8e6 kernels, by
+ * 5e-13 relative at most): GeoMeanFast8 chooses the correctly rounded root
+ * for eight pairs at once, and the pi/4 of the reduction is added on its
+ * own where GCC fuses the four-lane path's into an fma.  The erf values are
+ * the four-lane path's, bit for bit.
  */
 #define AVX512F __attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl")))
 #define CHUNK8 NTK_RECURSE_BLOCK	/* a multiple of 16 */
@@ -663,9 +663,7 @@ AtanPoly8(__m512d z)
 
 /*
  * The eight-lane layer in passes over the chunk, as the four-lane one
- * (LayerTemp): on a Zen 4 core, whose 256-bit units take two cycles for most
- * eight-lane instructions, one loop per layer kept too few of its long
- * chains in flight.  Masks wait in L1 as bytes.
+ * (LayerTemp), the intermediates and masks (as bytes) waiting in L1.
  */
 typedef struct LayerTemp8
 {
