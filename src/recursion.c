@@ -599,8 +599,8 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
  * ns per pair and layer on one Cooper Lake core).  On one core of a Zen 5
  * EPYC (cpuid family 26) that gained little as one loop per layer: 2.0 ns,
  * the four-lane path in passes 2.3.  Its divider takes eight lanes in the
- * time of four, and the layer now runs in passes over the chunk as the
- * four-lane one does, so that many of its chains are in flight: 1.4-1.5 ns
+ * time of four, and the layer now runs in passes over the chunk like the
+ * four-lane one, so that many of its chains are in flight: 1.4-1.5 ns
  * (ReluLayers8; erf, ErfLayers8: 1.5 ns, four lanes 2.5).  The ReLU values
  * are those of the eight-lane path as one loop per layer, bit for bit.  They
  * differ from the four-lane path's by rounding (7.5e4 of 2.8e6 kernels, by
@@ -662,15 +662,16 @@ AtanPoly8(__m512d z)
 #undef C8
 
 /*
- * The eight-lane layer in passes over the chunk, as the four-lane one
- * (LayerTemp), the intermediates and masks (as bytes) waiting in L1.
+ * The eight-lane layer in two passes over the chunk: the first as the
+ * four-lane path's (ReluReduce4), the second its other two (ReluAngle4 and
+ * ReluUpdate4) in one; a third pass was 4% slower here.  Between them the
+ * intermediates and masks (as bytes) wait in L1.
  */
 typedef struct LayerTemp8
 {
 	double		y[CHUNK8];		/* sqrt(delta (s + K)) */
 	double		u[CHUNK8];		/* the reduced atan argument */
 	double		bias[CHUNK8];	/* the gap's bias term (sigma_b > 0) */
-	double		theta[CHUNK8];	/* the angle */
 	__mmask8	big[CHUNK8 / 8];	/* the argument was reduced: + pi/4 */
 	__mmask8	swap[CHUNK8 / 8];	/* y > |K|: pi/2 - a */
 	__mmask8	neg[CHUNK8 / 8];	/* K < 0: pi - a */
@@ -719,9 +720,9 @@ ReluReduce8(__m512d a, __m512d b, __m512d ab, const int has_b,
 	}
 }
 
-/* Second pass: the polynomial and the reflections of ntk_atan2_pos. */
-AVX512F static inline __attribute__((always_inline)) void
-ReluAngle8(LayerTemp8 *t, int i)
+/* Second pass: the polynomial and the reflections of ntk_atan2_pos ... */
+AVX512F static inline __attribute__((always_inline)) __m512d
+ReluAngle8(const LayerTemp8 *t, int i)
 {
 	__m512d		u = _mm512_load_pd(t->u + i);
 	__m512d		at = _mm512_mul_pd(u, AtanPoly8(_mm512_mul_pd(u, u)));
@@ -729,16 +730,15 @@ ReluAngle8(LayerTemp8 *t, int i)
 	at = _mm512_mask_add_pd(at, t->big[i / 8], at, S8(NTK_PI_4));
 	at = _mm512_mask_sub_pd(at, t->swap[i / 8], S8(NTK_PI_2), at);
 	at = _mm512_mask_sub_pd(at, t->neg[i / 8], S8(NTK_PI), at);
-	_mm512_store_pd(t->theta + i, _mm512_mask_mov_pd(S8(NTK_PI_2), t->use[i / 8], at));
+	return _mm512_mask_mov_pd(S8(NTK_PI_2), t->use[i / 8], at);
 }
 
-/* Third pass: the layer's update of K, delta and theta. */
+/* ... and in the same pass, the layer's update of K, delta and theta. */
 AVX512F static inline __attribute__((always_inline)) void
-ReluUpdate8(__m512d a, __m512d b, __m512d sw2, const int has_b,
+ReluUpdate8(__m512d a, __m512d b, __m512d sw2, const int has_b, __m512d th,
 			double *Kp, double *Dp, double *Tp, const LayerTemp8 *t, int i)
 {
 	__m512d		K = _mm512_load_pd(Kp);
-	__m512d		th = _mm512_load_pd(t->theta + i);
 	__m512d		sg = _mm512_maskz_fnmadd_pd(t->pos[i / 8], th, K, _mm512_load_pd(t->y + i));
 	__m512d		kn = _mm512_fmadd_pd(a, _mm512_fmadd_pd(sg, S8(NTK_1_PI), K), b);
 	__m512d		dn = _mm512_mul_pd(a, _mm512_fnmadd_pd(sg, S8(NTK_1_PI), _mm512_load_pd(Dp)));
@@ -783,9 +783,7 @@ ReluLayers8(const NtkParams *p, const int has_b, int c,
 						has_b ? _mm512_loadu_pd(rx + stride + i) : _mm512_setzero_pd(), rnz,
 						K + i, D + i, tmp, i);
 		for (i = 0; i < c; i += 8)
-			ReluAngle8(tmp, i);
-		for (i = 0; i < c; i += 8)
-			ReluUpdate8(a, b, sw2, has_b, K + i, D + i, T + i, tmp, i);
+			ReluUpdate8(a, b, sw2, has_b, ReluAngle8(tmp, i), K + i, D + i, T + i, tmp, i);
 	}
 }
 
