@@ -879,7 +879,9 @@ RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
  * The erf layers of RecurseErfAvx2 eight pairs at a time, for its chunk of
  * c pairs (a multiple of 8) in K and T (64-byte aligned): ErfReduce4 and
  * ErfUpdate4 on eight lanes, the same operations in the same order, so the
- * same bits as the four-lane path.  The sign of the angle is K's (y = 2K).
+ * same bits as the four-lane path (with GCC 12, which fuses the same
+ * products and sums into fma on both).  The sign of the angle is K's
+ * (y = 2K).
  */
 typedef struct ErfTemp8
 {
