@@ -603,11 +603,12 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
  * four-lane one, so that many of its chains are in flight: 1.4-1.5 ns
  * (ReluLayers8; erf, ErfLayers8: 1.5 ns, four lanes 2.5).  The ReLU values
  * are those of the eight-lane path as one loop per layer, bit for bit.  They
- * differ from the four-lane path's by rounding (7.5e4 of 2.8e6 kernels, by
+ * differ from the four-lane path's by rounding (7.4e4 of 1.4e6 kernels, by
  * 5e-13 relative at most): GeoMeanFast8 chooses the correctly rounded root
  * for eight pairs at once, and the pi/4 of the reduction is added on its
  * own where GCC fuses the four-lane path's into an fma.  The erf values are
- * the four-lane path's, bit for bit.
+ * the four-lane path's, bit for bit, as GCC 12 compiles them (clang fuses
+ * fewer products into fma, and there the two differ by rounding).
  */
 #define AVX512F __attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl")))
 #define CHUNK8 NTK_RECURSE_BLOCK	/* a multiple of 16 */
