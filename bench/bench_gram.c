@@ -21,6 +21,7 @@
  *	  -p PAIRS          pairs for the 1-thread ntk_pair sample (2000000, 0 = off)
  *	  -s SEED           data seed (1)
  *	  -w WARMUP         untimed repetitions first (1)
+ *	  -P auto|avx2|portable  recursion path (auto: the best the processor has)
  *
  * Threads: ntk_blas_set_threads(threads) for BLAS/LAPACK and
  * ntk_set_threads(threads) for the kernel recursion.
@@ -136,7 +137,7 @@ usage(void)
 	fprintf(stderr,
 			"usage: bench_gram [n [d [depth [threads [reps]]]]] [-n N] [-d D] [-L depth]\n"
 			"                  [-t threads] [-r reps] [-a relu|erf] [-k ntk|nngp] [-C]\n"
-			"                  [-p pairs] [-s seed] [-w warmup] [-e eigh_n]\n");
+			"                  [-p pairs] [-s seed] [-w warmup] [-e eigh_n] [-P auto|avx2|portable]\n");
 	exit(2);
 }
 
@@ -286,7 +287,7 @@ main(int argc, char **argv)
 	/* positional n d depth threads reps, options anywhere */
 	while (optind < argc)
 	{
-		if ((c = getopt(argc, argv, "+n:d:L:t:r:a:k:Cp:s:w:e:h")) != -1)
+		if ((c = getopt(argc, argv, "+n:d:L:t:r:a:k:Cp:s:w:e:P:h")) != -1)
 		{
 			switch (c)
 			{
@@ -312,6 +313,16 @@ main(int argc, char **argv)
 				case 's': seed = strtoull(optarg, NULL, 10); break;
 				case 'w': warmup = atoi(optarg); break;
 				case 'e': eigh_n = atoi(optarg); break;
+				case 'P':
+					if (strcmp(optarg, "auto") == 0)
+						ntk_recursion_force_portable(NTK_PATH_AUTO);
+					else if (strcmp(optarg, "avx2") == 0)
+						ntk_recursion_force_portable(NTK_PATH_AVX2);
+					else if (strcmp(optarg, "portable") == 0)
+						ntk_recursion_force_portable(NTK_PATH_PORTABLE);
+					else
+						usage();
+					break;
 				default: usage();
 			}
 			continue;

@@ -66,7 +66,8 @@
  *	- recursion, per entry: ~25 ns whatever the depth (the store, the
  *	  overflow check, the input layer, the final NTK), plus per layer (depth
  *	  + 1 of them) ~3 ns on the vector paths (AVX-512 ReLU 1.7 ns; AVX2 on a
- *	  Zen 3 EPYC, ReLU 3.3 ns and erf 3.5 ns) and ~50 ns on the portable
+ *	  Zen 3 EPYC, ReLU 3.3 ns and erf 3.5 ns; AVX-512 in passes on a Zen 5
+ *	  EPYC, ReLU and erf 1.4-1.5 ns) and ~50 ns on the portable
  *	  path (ReLU 50 ns; erf, with libm's atan2, 25 ns there and 56 ns on the
  *	  Zen 3);
  *	- dot products: dgemm at ~40 GFLOPS per thread, 2 d flops per entry.

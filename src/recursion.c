@@ -9,8 +9,8 @@
  * build runs anywhere) the ReLU and erf recursions run four pairs per
  * instruction over chunks of rows that stay in L1 cache across all layers;
  * atan2 is the same range reduction and minimax polynomial as
- * ntk_atan2_pos.  Processors with AVX-512 run ReLU eight pairs per
- * instruction (erf takes the four-lane path there too).
+ * ntk_atan2_pos.  Processors with AVX-512 run both eight pairs per
+ * instruction.
  *
  *-------------------------------------------------------------------------
  */
@@ -489,6 +489,11 @@ ErfUpdate4(__m256d sw2, __m256d b, double *Kp, double *Tp, const LayerTemp *t, i
 	_mm256_store_pd(Kp, kn);
 }
 
+/* The erf layers eight pairs at a time, on AVX-512 (below). */
+static void ErfLayers8(const NtkParams *p, int c, const double *kt, size_t stride,
+					   const double *kz, double *K, double *T)
+			__attribute__((noinline, target("avx2,fma,avx512f,avx512dq,avx512vl")));
+
 /*
  * The erf recursion four pairs at a time: ntk_erf_layer's steps in its
  * order (GCC fuses some products and sums into fma), with ntk_atan2_pos's
@@ -496,6 +501,8 @@ ErfUpdate4(__m256d sw2, __m256d b, double *Kp, double *Tp, const LayerTemp *t, i
  * random pairs the mean error against an 80-bit reference is 0.84 ulp,
  * against 0.79 for the portable path.  Two passes per layer, as for ReLU;
  * 3.5 ns per pair and layer on a Zen 3 core, 56 on the portable path.
+ * With AVX-512 the layers run eight pairs at a time (ErfLayers8), with the
+ * same values.
  */
 AVX2 static void
 RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
@@ -509,10 +516,11 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 	__m256d		sw2 = _mm256_set1_pd(sw2_);
 	__m256d		b = _mm256_set1_pd(b_);
 	__m256d		vd = _mm256_set1_pd((double) d);
-	double		K[CHUNK] __attribute__((aligned(32)));
-	double		T[CHUNK] __attribute__((aligned(32)));
+	double		K[CHUNK] __attribute__((aligned(64)));
+	double		T[CHUNK] __attribute__((aligned(64)));
 	__m256d		self = _mm256_set1_pd(ntk_diag_value(p, kind, zdiag));
 	LayerTemp	tmp;
+	const int	eight = ntk_recursion_vectorized() == 2;
 	int			full = count - count % 8;
 	int			c0;
 	int			l;
@@ -553,16 +561,19 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
 							_mm256_and_pd(_mm256_cmp_pd(k1, _mm256_set1_pd(kz[0]), _CMP_EQ_OQ),
 										  _mm256_cmp_pd(k1, _mm256_loadu_pd(kt + c0 + i), _CMP_EQ_OQ)));
 		}
-		for (l = 0; l < p->depth; l++)
-		{
-			const double *kx = kt + (size_t) l * stride + c0;
-			__m256d		kzl = _mm256_set1_pd(kz[l]);
+		if (eight)
+			ErfLayers8(p, c, kt + c0, stride, kz, K, T);
+		else
+			for (l = 0; l < p->depth; l++)
+			{
+				const double *kx = kt + (size_t) l * stride + c0;
+				__m256d		kzl = _mm256_set1_pd(kz[l]);
 
-			for (i = 0; i < c; i += 4)
-				ErfReduce4(sw2, _mm256_loadu_pd(kx + i), kzl, K + i, &tmp, i);
-			for (i = 0; i < c; i += 4)
-				ErfUpdate4(sw2, b, K + i, T + i, &tmp, i);
-		}
+				for (i = 0; i < c; i += 4)
+					ErfReduce4(sw2, _mm256_loadu_pd(kx + i), kzl, K + i, &tmp, i);
+				for (i = 0; i < c; i += 4)
+					ErfUpdate4(sw2, b, K + i, T + i, &tmp, i);
+			}
 
 		/*
 		 * A point with itself (K1 equal to both diagonals: the same point,
@@ -586,12 +597,20 @@ RecurseErfAvx2(const NtkParams *p, NtkKernelKind kind, int d,
  * The same recursion eight pairs at a time with AVX-512 (F, DQ, VL).  Masks
  * replace the four-lane path's blends, and most of its selects fold into the
  * masked arithmetic itself (a reflection pi - a is one masked subtraction),
- * so a pair and layer take about half the instructions (1.7 instead of 3.4 ns
- * per pair and layer on one Cooper Lake core, against the four-lane path as
- * one loop).  It is still one loop per layer: the three passes were measured
- * on Zen 3, which has no AVX-512.  Every value is computed by the same
- * operations in the same order as the four-lane path, except that
- * GeoMeanFast8 chooses the correctly rounded root for eight pairs at once.
+ * so a pair and layer take about half the instructions (1.7 instead of 3.4
+ * ns per pair and layer on one Cooper Lake core).  On one core of a Zen 5
+ * EPYC (cpuid family 26) that gained little as one loop per layer: 2.0 ns,
+ * the four-lane path in passes 2.3.  Its divider takes eight lanes in the
+ * time of four, and the layer now runs in passes over the chunk like the
+ * four-lane one, so that many of its chains are in flight: 1.4-1.5 ns
+ * (ReluLayers8; erf, ErfLayers8: 1.5 ns, four lanes 2.5).  The ReLU values
+ * are those of the eight-lane path as one loop per layer, bit for bit.  They
+ * differ from the four-lane path's by rounding (7.4e4 of 1.4e6 kernels, by
+ * 5e-13 relative at most): GeoMeanFast8 chooses the correctly rounded root
+ * for eight pairs at once, and the pi/4 of the reduction is added on its
+ * own where GCC fuses the four-lane path's into an fma.  The erf values are
+ * the four-lane path's, bit for bit, as GCC 12 compiles them (clang fuses
+ * fewer products into fma, and there the two differ by rounding).
  */
 #define AVX512F __attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl")))
 #define CHUNK8 NTK_RECURSE_BLOCK	/* a multiple of 16 */
@@ -645,58 +664,95 @@ AtanPoly8(__m512d z)
 
 #undef C8
 
-/* ntk_atan2_pos, eight lanes (y >= 0) */
-AVX512F static inline __attribute__((always_inline)) __m512d
-Atan2Pos8(__m512d y, __m512d x)
+/*
+ * The eight-lane layer in two passes over the chunk: the first as the
+ * four-lane path's (ReluReduce4), the second its other two (ReluAngle4 and
+ * ReluUpdate4) in one; a third pass was 4% slower here.  Between them the
+ * intermediates and masks (as bytes) wait in L1.
+ */
+typedef struct LayerTemp8
 {
-	__m512d		ax = _mm512_abs_pd(x);
+	double		y[CHUNK8];		/* sqrt(delta (s + K)) */
+	double		u[CHUNK8];		/* the reduced atan argument */
+	double		bias[CHUNK8];	/* the gap's bias term (sigma_b > 0) */
+	__mmask8	big[CHUNK8 / 8];	/* the argument was reduced: + pi/4 */
+	__mmask8	swap[CHUNK8 / 8];	/* y > |K|: pi/2 - a */
+	__mmask8	neg[CHUNK8 / 8];	/* K < 0: pi - a */
+	__mmask8	use[CHUNK8 / 8];	/* s > 0 and (y, K) != (0, 0), else pi/2 */
+	__mmask8	pos[CHUNK8 / 8];	/* s > 0 */
+} __attribute__((aligned(64))) LayerTemp8;
+
+/*
+ * First pass of ntk_relu_layer on eight pairs: the geometric mean, y, the
+ * reduction of ntk_atan2_pos(y, K) up to its division, and the bias term of
+ * the gap (see ReluReduce4).
+ */
+AVX512F static inline __attribute__((always_inline)) void
+ReluReduce8(__m512d a, __m512d b, __m512d ab, const int has_b,
+			__m512d kxl, __m512d rxl, __m512d kzl, __m512d rzl,
+			__m512d rnx, __m512d rnz,
+			const double *Kp, const double *Dp, LayerTemp8 *t, int i)
+{
+	__m512d		zero = _mm512_setzero_pd();
+	__m512d		K = _mm512_load_pd(Kp);
+	__m512d		s = GeoMeanFast8(kxl, kzl, rxl, rzl, K);
+	__m512d		spk = _mm512_max_pd(_mm512_add_pd(s, K), zero);
+	__m512d		y = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_load_pd(Dp), spk));
+	__m512d		ax = _mm512_abs_pd(K);
 	__m512d		lo = _mm512_min_pd(y, ax);
 	__m512d		hi = _mm512_max_pd(y, ax);
 	__mmask8	big = _mm512_cmp_pd_mask(lo, _mm512_mul_pd(S8(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
 	__m512d		num = _mm512_mask_sub_pd(lo, big, lo, hi);
 	__m512d		den = _mm512_mask_add_pd(hi, big, lo, hi);
-	__m512d		u = _mm512_div_pd(num, den);
-	__m512d		a = _mm512_mul_pd(u, AtanPoly8(_mm512_mul_pd(u, u)));
-
-	a = _mm512_mask_add_pd(a, big, a, S8(NTK_PI_4));
-	a = _mm512_mask_sub_pd(a, _mm512_cmp_pd_mask(y, ax, _CMP_GT_OQ), S8(NTK_PI_2), a);
-	a = _mm512_mask_sub_pd(a, _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ), S8(NTK_PI), a);
-	return _mm512_mask_mov_pd(a, _mm512_cmp_pd_mask(hi, _mm512_setzero_pd(), _CMP_EQ_OQ),
-							  S8(NTK_PI_2));
-}
-
-/* ntk_relu_layer on eight pairs: the four-lane path's three passes in one */
-AVX512F static inline __attribute__((always_inline)) void
-ReluLayer8(__m512d a, __m512d b, __m512d ab, __m512d sw2, const int has_b,
-		   __m512d kxl, __m512d rxl, __m512d kzl, __m512d rzl,
-		   __m512d rnx, __m512d rnz,
-		   double *Kp, double *Dp, double *Tp)
-{
-	__m512d		zero = _mm512_setzero_pd();
-	__m512d		K = _mm512_load_pd(Kp);
-	__m512d		D = _mm512_load_pd(Dp);
-	__m512d		T = _mm512_load_pd(Tp);
-	__m512d		s = GeoMeanFast8(kxl, kzl, rxl, rzl, K);
-	__m512d		spk = _mm512_max_pd(_mm512_add_pd(s, K), zero);
-	__m512d		y = _mm512_sqrt_pd(_mm512_mul_pd(D, spk));
 	__mmask8	pos = _mm512_cmp_pd_mask(s, zero, _CMP_GT_OQ);
-	__m512d		th = _mm512_mask_mov_pd(S8(NTK_PI_2), pos, Atan2Pos8(y, K));
-	__m512d		sg = _mm512_maskz_fnmadd_pd(pos, th, K, y);
-	__m512d		kn = _mm512_fmadd_pd(a, _mm512_fmadd_pd(sg, S8(NTK_1_PI), K), b);
-	__m512d		dn = _mm512_mul_pd(a, _mm512_fnmadd_pd(sg, S8(NTK_1_PI), D));
 
+	_mm512_store_pd(t->u + i, _mm512_div_pd(num, den));
+	_mm512_store_pd(t->y + i, y);
+	t->big[i / 8] = big;
+	t->swap[i / 8] = _mm512_cmp_pd_mask(y, ax, _CMP_GT_OQ);
+	t->neg[i / 8] = _mm512_cmp_pd_mask(K, zero, _CMP_LT_OQ);
+	/* ntk_atan2_pos gives pi/2 for (0, 0), as the layer does for s = 0 */
+	t->use[i / 8] = pos & ~_mm512_cmp_pd_mask(hi, zero, _CMP_EQ_OQ);
+	t->pos[i / 8] = pos;
 	if (has_b)
 	{
 		__m512d		dr = _mm512_sub_pd(rxl, rzl);
-		__m512d		den = _mm512_add_pd(_mm512_fmadd_pd(a, s, _mm512_mul_pd(rnx, rnz)), b);
+		__m512d		bden = _mm512_add_pd(_mm512_fmadd_pd(a, s, _mm512_mul_pd(rnx, rnz)), b);
 
-		dn = _mm512_add_pd(dn, _mm512_div_pd(_mm512_mul_pd(ab, _mm512_mul_pd(dr, dr)), den));
+		_mm512_store_pd(t->bias + i, _mm512_div_pd(_mm512_mul_pd(ab, _mm512_mul_pd(dr, dr)), bden));
 	}
-	_mm512_store_pd(Dp, _mm512_max_pd(dn, zero));
+}
+
+/* Second pass: the polynomial and the reflections of ntk_atan2_pos ... */
+AVX512F static inline __attribute__((always_inline)) __m512d
+ReluAngle8(const LayerTemp8 *t, int i)
+{
+	__m512d		u = _mm512_load_pd(t->u + i);
+	__m512d		at = _mm512_mul_pd(u, AtanPoly8(_mm512_mul_pd(u, u)));
+
+	at = _mm512_mask_add_pd(at, t->big[i / 8], at, S8(NTK_PI_4));
+	at = _mm512_mask_sub_pd(at, t->swap[i / 8], S8(NTK_PI_2), at);
+	at = _mm512_mask_sub_pd(at, t->neg[i / 8], S8(NTK_PI), at);
+	return _mm512_mask_mov_pd(S8(NTK_PI_2), t->use[i / 8], at);
+}
+
+/* ... and in the same pass, the layer's update of K, delta and theta. */
+AVX512F static inline __attribute__((always_inline)) void
+ReluUpdate8(__m512d a, __m512d b, __m512d sw2, const int has_b, __m512d th,
+			double *Kp, double *Dp, double *Tp, const LayerTemp8 *t, int i)
+{
+	__m512d		K = _mm512_load_pd(Kp);
+	__m512d		sg = _mm512_maskz_fnmadd_pd(t->pos[i / 8], th, K, _mm512_load_pd(t->y + i));
+	__m512d		kn = _mm512_fmadd_pd(a, _mm512_fmadd_pd(sg, S8(NTK_1_PI), K), b);
+	__m512d		dn = _mm512_mul_pd(a, _mm512_fnmadd_pd(sg, S8(NTK_1_PI), _mm512_load_pd(Dp)));
+
+	if (has_b)
+		dn = _mm512_add_pd(dn, _mm512_load_pd(t->bias + i));
+	_mm512_store_pd(Dp, _mm512_max_pd(dn, _mm512_setzero_pd()));
 	_mm512_store_pd(Tp, _mm512_fmadd_pd(_mm512_mul_pd(sw2,
 													  _mm512_mul_pd(_mm512_sub_pd(S8(NTK_PI), th),
 																	S8(NTK_1_2PI))),
-										T, kn));
+										_mm512_load_pd(Tp), kn));
 	_mm512_store_pd(Kp, kn);
 }
 
@@ -705,7 +761,7 @@ AVX512F static inline __attribute__((always_inline)) void
 ReluLayers8(const NtkParams *p, const int has_b, int c,
 			const double *kt, const double *rt, size_t stride,
 			const double *kz, const double *rz,
-			double *K, double *D, double *T)
+			double *K, double *D, double *T, LayerTemp8 *tmp)
 {
 	double		sw2_ = p->sigma_w * p->sigma_w;
 	double		b_ = p->sigma_b * p->sigma_b;
@@ -724,18 +780,13 @@ ReluLayers8(const NtkParams *p, const int has_b, int c,
 		__m512d		rzl = S8(rz[l]);
 		__m512d		rnz = S8(rz[l + 1]);
 
-		for (i = 0; i < c; i += 16)
-		{
-			__m512d		rnx0 = has_b ? _mm512_loadu_pd(rx + stride + i) : _mm512_setzero_pd();
-			__m512d		rnx1 = has_b ? _mm512_loadu_pd(rx + stride + i + 8) : _mm512_setzero_pd();
-
-			ReluLayer8(a, b, ab, sw2, has_b,
-					   _mm512_loadu_pd(kx + i), _mm512_loadu_pd(rx + i), kzl, rzl,
-					   rnx0, rnz, K + i, D + i, T + i);
-			ReluLayer8(a, b, ab, sw2, has_b,
-					   _mm512_loadu_pd(kx + i + 8), _mm512_loadu_pd(rx + i + 8), kzl, rzl,
-					   rnx1, rnz, K + i + 8, D + i + 8, T + i + 8);
-		}
+		for (i = 0; i < c; i += 8)
+			ReluReduce8(a, b, ab, has_b,
+						_mm512_loadu_pd(kx + i), _mm512_loadu_pd(rx + i), kzl, rzl,
+						has_b ? _mm512_loadu_pd(rx + stride + i) : _mm512_setzero_pd(), rnz,
+						K + i, D + i, tmp, i);
+		for (i = 0; i < c; i += 8)
+			ReluUpdate8(a, b, sw2, has_b, ReluAngle8(tmp, i), K + i, D + i, T + i, tmp, i);
 	}
 }
 
@@ -758,6 +809,7 @@ RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
 	double		K[CHUNK8] __attribute__((aligned(64)));
 	double		D[CHUNK8] __attribute__((aligned(64)));
 	double		T[CHUNK8] __attribute__((aligned(64)));
+	LayerTemp8	tmp;
 	double		zmax = 0.0;
 	int			full = count - count % 16;
 	int			c0;
@@ -816,14 +868,96 @@ RecurseReluAvx512(const NtkParams *p, NtkKernelKind kind, int d,
 			_mm512_store_pd(D + i, _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(gap, _mm512_mul_pd(S8(NTK_GAP_SNAP), s), _CMP_NLE_UQ), gap));
 		}
 		if (b > 0.0)
-			ReluLayers8(p, 1, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+			ReluLayers8(p, 1, c, kt + c0, rt + c0, stride, kz, rz, K, D, T, &tmp);
 		else
-			ReluLayers8(p, 0, c, kt + c0, rt + c0, stride, kz, rz, K, D, T);
+			ReluLayers8(p, 0, c, kt + c0, rt + c0, stride, kz, rz, K, D, T, &tmp);
 		memcpy(vals + c0, kind == NTK_KERNEL_NNGP ? K : T, c * sizeof(double));
 	}
 	if (full < count)
 		RecursePortable(p, kind, d, vals + full, count - full, kt + full,
 						rt + full, stride, zdiag);
+}
+
+/*
+ * The erf layers of RecurseErfAvx2 eight pairs at a time, for its chunk of
+ * c pairs (a multiple of 8) in K and T (64-byte aligned): ErfReduce4 and
+ * ErfUpdate4 on eight lanes, the same operations in the same order, so the
+ * same bits as the four-lane path (with GCC 12, which fuses the same
+ * products and sums into fma on both).  The sign of the angle is K's
+ * (y = 2K).
+ */
+typedef struct ErfTemp8
+{
+	double		u[CHUNK8];		/* the reduced atan argument */
+	double		f[CHUNK8];		/* the NTK term's factor, sigma_w^2 (4/pi) / root */
+	__mmask8	big[CHUNK8 / 8];	/* the argument was reduced: + pi/4 */
+	__mmask8	swap[CHUNK8 / 8];	/* |y| > root: pi/2 - a */
+} __attribute__((aligned(64))) ErfTemp8;
+
+/* First pass: ErfReduce4 */
+AVX512F static inline __attribute__((always_inline)) void
+ErfReduce8(__m512d sw2, __m512d kxl, __m512d kzl, const double *Kp,
+		   ErfTemp8 *t, int i)
+{
+	__m512d		k = _mm512_load_pd(Kp);
+	__m512d		kk = _mm512_mul_pd(k, k);
+	__m512d		err = _mm512_fmsub_pd(k, k, kk);
+	__m512d		g = _mm512_sub_pd(_mm512_fmsub_pd(kxl, kzl, kk), err);
+	__m512d		det = _mm512_add_pd(_mm512_add_pd(S8(1.0),
+												  _mm512_mul_pd(S8(2.0), _mm512_add_pd(kxl, kzl))),
+									_mm512_mul_pd(S8(4.0), g));
+	/* the exact value is >= 1; max_pd's second operand keeps a NaN */
+	__m512d		root = _mm512_sqrt_pd(_mm512_max_pd(S8(1.0), det));
+	__m512d		ay = _mm512_abs_pd(_mm512_mul_pd(S8(2.0), k));
+	__m512d		lo = _mm512_min_pd(ay, root);
+	__m512d		hi = _mm512_max_pd(ay, root);
+	__mmask8	big = _mm512_cmp_pd_mask(lo, _mm512_mul_pd(S8(NTK_TAN_PI_8), hi), _CMP_GT_OQ);
+	__m512d		num = _mm512_mask_sub_pd(lo, big, lo, hi);
+	__m512d		den = _mm512_mask_add_pd(hi, big, lo, hi);
+
+	_mm512_store_pd(t->u + i, _mm512_div_pd(num, den));
+	t->big[i / 8] = big;
+	t->swap[i / 8] = _mm512_cmp_pd_mask(ay, root, _CMP_GT_OQ);
+	_mm512_store_pd(t->f + i, _mm512_div_pd(_mm512_mul_pd(sw2, S8(4.0 / NTK_PI)), root));
+}
+
+/* Second pass: ErfUpdate4 */
+AVX512F static inline __attribute__((always_inline)) void
+ErfUpdate8(__m512d sw2, __m512d b, double *Kp, double *Tp, const ErfTemp8 *t, int i)
+{
+	__m512d		u = _mm512_load_pd(t->u + i);
+	/* u p(u^2) + pi/4 or + 0 in one fma, as GCC fuses Atan2Finish4's sum */
+	__m512d		at = _mm512_fmadd_pd(u, AtanPoly8(_mm512_mul_pd(u, u)),
+									 _mm512_maskz_mov_pd(t->big[i / 8], S8(NTK_PI_4)));
+	__m512d		kn;
+
+	at = _mm512_mask_sub_pd(at, t->swap[i / 8], S8(NTK_PI_2), at);
+	at = _mm512_or_pd(at, _mm512_and_pd(_mm512_load_pd(Kp), S8(-0.0)));	/* copysign */
+	kn = _mm512_add_pd(_mm512_mul_pd(_mm512_mul_pd(sw2, S8(2.0 / NTK_PI)), at), b);
+	_mm512_store_pd(Tp, _mm512_add_pd(kn, _mm512_mul_pd(_mm512_load_pd(t->f + i), _mm512_load_pd(Tp))));
+	_mm512_store_pd(Kp, kn);
+}
+
+AVX512F static void
+ErfLayers8(const NtkParams *p, int c, const double *kt, size_t stride,
+		   const double *kz, double *K, double *T)
+{
+	__m512d		sw2 = S8(p->sigma_w * p->sigma_w);
+	__m512d		b = S8(p->sigma_b * p->sigma_b);
+	ErfTemp8	tmp;
+	int			l;
+	int			i;
+
+	for (l = 0; l < p->depth; l++)
+	{
+		const double *kx = kt + (size_t) l * stride;
+		__m512d		kzl = S8(kz[l]);
+
+		for (i = 0; i < c; i += 8)
+			ErfReduce8(sw2, _mm512_loadu_pd(kx + i), kzl, K + i, &tmp, i);
+		for (i = 0; i < c; i += 8)
+			ErfUpdate8(sw2, b, K + i, T + i, &tmp, i);
+	}
 }
 
 #undef S8
