@@ -602,6 +602,36 @@ ntk_model_store(const NtkModelData *md)
 	return id;
 }
 
+/* Deletes the model row id (and by cascade its chunks) as the tables' owner. */
+static uint64
+DeleteModelRow(int64 id, const char *name)
+{
+	Oid			dargtypes[1] = {INT8OID};
+	Datum		values[1];
+	volatile uint64 deleted = 0;
+	OwnerWrite	w;
+
+	BeginOwnerWrite(&w);
+	PG_TRY();
+	{
+		int			rc;
+
+		values[0] = Int64GetDatum(id);
+		rc = SPI_execute_with_args(psprintf("DELETE FROM %s.ntk_models WHERE id OPERATOR(pg_catalog.=) $1",
+											ntk_schema()),
+								   1, dargtypes, values, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not drop model \"%s\": %s", name, SPI_result_code_string(rc));
+		deleted = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		EndOwnerWrite(&w);
+	}
+	PG_END_TRY();
+	return deleted;
+}
+
 /*
  * Drops a model the caller sees (row-level security) and is a member of the
  * owner of (a BYPASSRLS role sees every model but drops only its own).
@@ -638,30 +668,12 @@ ntk_model_drop(const char *name)
 	ResetSearchPath(level);
 	if (found)
 	{
-		OwnerWrite	w;
-		Oid			dargtypes[1] = {INT8OID};
-
 		if (!is_member_of_role(GetUserId(), owner))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("model \"%s\" belongs to another role", name),
 					 errdetail("A role can drop only the models of roles it is a member of.")));
-		BeginOwnerWrite(&w);
-		PG_TRY();
-		{
-			values[0] = Int64GetDatum(id);
-			rc = SPI_execute_with_args(psprintf("DELETE FROM %s.ntk_models WHERE id OPERATOR(pg_catalog.=) $1",
-												ntk_schema()),
-									   1, dargtypes, values, NULL, false, 0);
-			if (rc != SPI_OK_DELETE)
-				elog(ERROR, "could not drop model \"%s\": %s", name, SPI_result_code_string(rc));
-			found = SPI_processed > 0;
-		}
-		PG_FINALLY();
-		{
-			EndOwnerWrite(&w);
-		}
-		PG_END_TRY();
+		found = DeleteModelRow(id, name) > 0;
 	}
 	SPI_finish();
 	return found;
