@@ -143,7 +143,7 @@ InvalidateCache(Datum arg, Oid relid)
 }
 
 /*
- * Role membership or an extension changed.  DROP and CREATE EXTENSION may
+ * Role membership, a role or an extension changed.  DROP and CREATE EXTENSION may
  * move the model tables to another schema: look it up again on next use.
  */
 static void
@@ -169,6 +169,8 @@ ntk_model_init(void)
 
 	CacheRegisterRelcacheCallback(InvalidateCache, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, InvalidateCacheSyscache, (Datum) 0);
+	/* a role's BYPASSRLS attribute decides what it sees too */
+	CacheRegisterSyscacheCallback(AUTHOID, InvalidateCacheSyscache, (Datum) 0);
 	CacheRegisterSyscacheCallback(EXTENSIONOID, InvalidateCacheSyscache, (Datum) 0);
 }
 

@@ -12,7 +12,7 @@ import psycopg2
 from faultlib import (DB, check, connect, finish, not_ok, ok, one, run,
                       sqlstate_of)
 
-ROLES = ["ntk_sec_alice", "ntk_sec_bob", "ntk_sec_carol", "ntk_sec_team"]
+ROLES = ["ntk_sec_alice", "ntk_sec_bob", "ntk_sec_carol", "ntk_sec_team", "ntk_sec_etl"]
 PG_BIN = os.environ.get("PG_BIN", "")
 TMP = os.environ.get("FAULT_TMP", "/tmp")
 
@@ -158,6 +158,17 @@ check(v == PRED and code == "42704",
       "before %s, after: %s %s" % (v, code, v2))
 carol.rollback()
 carol.close()
+run(su, "CREATE ROLE ntk_sec_etl LOGIN BYPASSRLS")
+etl = as_role("ntk_sec_etl", autocommit=False)
+run(etl, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+v = one(etl, "SELECT ntk_predict('alice_m', '{1,2,3}'::float8[])")
+run(su, "ALTER ROLE ntk_sec_etl NOBYPASSRLS")
+code, v2 = sqlstate_of(lambda: one(etl, "SELECT ntk_predict('alice_m', '{1,2,3}'::float8[])"))
+check(v == PRED and code == "42704",
+      "F6 etl: in REPEATABLE READ, alice's model is gone (42704) once BYPASSRLS is taken from it",
+      "before %s, after: %s %s" % (v, code, v2))
+etl.rollback()
+etl.close()
 
 # F7: an administrator's thread cap holds ----------------------------------------
 
@@ -247,6 +258,6 @@ if p.returncode == 0:
 
 for c in (alice, bob):
     c.close()
-run(su, "DROP OWNED BY ntk_sec_alice, ntk_sec_bob, ntk_sec_carol, ntk_sec_team")
+run(su, "DROP OWNED BY ntk_sec_alice, ntk_sec_bob, ntk_sec_carol, ntk_sec_team, ntk_sec_etl")
 su.close()
 finish()

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 need_superuser
 fault_db || { not_ok "create the database"; fault_finish; }
-FAULT_ROLES="ntk_sec_alice ntk_sec_bob ntk_sec_carol ntk_sec_team"
+FAULT_ROLES="ntk_sec_alice ntk_sec_bob ntk_sec_carol ntk_sec_team ntk_sec_etl"
 FAULT_DBS="$FAULT_DBS ntk_fault_security_pub ntk_fault_security_own ntk_fault_security_own2"
 cd "$FAULT_TMP" || exit 1
 PYTHONPATH="$FAULT_DIR" FAULT_TMP="$FAULT_TMP" PG_BIN="$PG_BIN" timeout 150 "$PY" "$FAULT_DIR/security.py" "$FAULT_DB"

@@ -15,7 +15,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 CREATE ROLE ntk_s_alice NOSUPERUSER NOLOGIN;
 CREATE ROLE ntk_s_bob   NOSUPERUSER NOLOGIN;
@@ -264,6 +264,14 @@ SET ROLE ntk_s_alice;
 SELECT is(pg_temp.try($$SELECT ntk_predict_var('sec_var', '{0.5,0.5,3}'::float8[])::text$$),
           'ERROR XX001: model "sec_var" is damaged',
           'F12: a Cholesky diagonal of 0 is XX001');
+RESET ROLE;
+ROLLBACK TO SAVEPOINT f12;
+UPDATE ntk_model_data SET data = overlay(data PLACING '\x5a62d7d718e77469'::bytea FROM 9)
+ WHERE part = 'chol' AND chunk = 0 AND model_id = (SELECT id FROM ntk_models WHERE name = 'sec_var');
+SET ROLE ntk_s_alice;
+SELECT is(pg_temp.try($$SELECT ntk_predict_var('sec_var', '{0.5,0.5,3}'::float8[])::text$$),
+          'ERROR XX001: model "sec_var" is damaged',
+          'F12: a Cholesky factor with 1e200 below its diagonal is XX001');
 RESET ROLE;
 ROLLBACK TO SAVEPOINT f12;
 UPDATE ntk_model_data SET data = overlay(data PLACING '\x5a62d7d718e77469'::bytea FROM 1)
