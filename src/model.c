@@ -464,13 +464,14 @@ ntk_model_store_begin(const NtkModelData *md)
 						  schema, quote_literal_cstr(opts.data));
 	/* a replaced model gets a new id: sessions that cached it see the change */
 	update_sql = psprintf("UPDATE %s.ntk_models SET "
-						  "id = pg_catalog.nextval('%s.ntk_models_id_seq'::pg_catalog.regclass), "
+						  "id = pg_catalog.nextval(%s::pg_catalog.regclass), "
 						  "created_at = pg_catalog.now(), task = $2, kernel = $3, activation = $4, "
 						  "depth = $5, sigma_w = $6, sigma_b = $7, ridge = $8, n_train = $9, "
 						  "n_features = $10, n_outputs = $11, classes = $12, "
 						  "options = %s::pg_catalog.jsonb, metrics = $13::pg_catalog.jsonb "
 						  "WHERE id OPERATOR(pg_catalog.=) $16 RETURNING id",
-						  schema, schema, quote_literal_cstr(opts.data));
+						  schema, quote_literal_cstr(psprintf("%s.ntk_models_id_seq", schema)),
+						  quote_literal_cstr(opts.data));
 	delete_sql = psprintf("DELETE FROM %s.ntk_model_data WHERE model_id OPERATOR(pg_catalog.=) $1",
 						  schema);
 

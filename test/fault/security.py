@@ -227,6 +227,24 @@ check(v == PRED and n == 0,
       "prediction %s, bob's loot rows %s" % (v, n))
 pbob.close()
 palice.close()
+# (kept from 0.1.0) a schema whose name needs quoting: a non-superuser fits,
+# refits (a new id from the sequence) and drops there
+run(pub, 'CREATE SCHEMA "ML x"')
+run(pub, 'GRANT USAGE ON SCHEMA "ML x" TO PUBLIC')
+run(pub, 'DROP EXTENSION ntk')
+run(pub, 'CREATE EXTENSION ntk SCHEMA "ML x"')
+palice = as_role("ntk_sec_alice", "ntk_fault_security_pub")
+run(palice, 'SET search_path = "ML x", public')
+try:
+    i1 = one(palice, "SELECT ntk_fit('q', x, y) FROM tr")
+    i2 = one(palice, "SELECT ntk_fit('q', x, y) FROM tr")
+    v = one(palice, "SELECT ntk_predict('q', '{1,2,3}'::float8[])")
+    d = one(palice, "SELECT ntk_drop_model('q')")
+    check(i2 > i1 and v == PRED and d, "alice fits, refits, predicts and drops in schema \"ML x\"",
+          "ids %s %s, prediction %s, dropped %s" % (i1, i2, v, d))
+except psycopg2.Error as e:
+    not_ok("alice fits, refits, predicts and drops in schema \"ML x\"", e.pgerror)
+palice.close()
 pub.close()
 
 # F9: a non-superuser database owner dumps (and a superuser restores) her models --
