@@ -15,7 +15,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(52);
+SELECT plan(60);
 
 CREATE ROLE ntk_s_alice NOSUPERUSER NOLOGIN;
 CREATE ROLE ntk_s_bob   NOSUPERUSER NOLOGIN;
@@ -287,6 +287,53 @@ ROLLBACK TO SAVEPOINT f12;
 
 SELECT is(has_sequence_privilege('public', 'ntk_models_id_seq', 'SELECT'), true,
           'F9: PUBLIC may read ntk_models_id_seq (pg_dump of a non-superuser)');
+
+
+-- What held in 0.1.0 and must keep holding ------------------------------------
+
+-- the model cache is keyed by role: a role switch inside one statement, and a
+-- SECURITY DEFINER function of alice's followed by bob's own call
+SELECT ntk_predict('sec_forecast', '{1,2,3}'::float8[]) \gset
+SELECT is(pg_temp.try($$SELECT set_config('role', 'ntk_s_bob', true)
+                              || ntk_predict('sec_forecast', '{1,2,3}'::float8[])$$),
+          'ERROR 42704: model "sec_forecast" does not exist',
+          'a superuser that becomes bob inside a statement does not get the superuser''s cached model');
+RESET ROLE;
+CREATE SCHEMA sec_fn AUTHORIZATION ntk_s_alice;
+CREATE TABLE public.sec_perm (i int);
+GRANT INSERT ON public.sec_perm TO PUBLIC;
+GRANT USAGE ON SCHEMA sec_fn TO PUBLIC;
+SET ROLE ntk_s_alice;
+CREATE FUNCTION sec_fn.alice_pred() RETURNS float8 LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, public
+    AS $$SELECT ntk_predict('sec_forecast', '{1,2,3}'::float8[])$$;
+RESET ROLE;
+SET ROLE ntk_s_bob;
+SELECT is(pg_temp.try($$SELECT sec_fn.alice_pred()::text$$), :'forecast_pred',
+          'bob: alice''s SECURITY DEFINER function predicts with her model');
+SELECT is(pg_temp.try($$SELECT sec_fn.alice_pred()::text || ntk_predict('sec_forecast', '{1,2,3}'::float8[])$$),
+          'ERROR 42704: model "sec_forecast" does not exist',
+          'bob: his own call right after it in the same statement is 42704');
+-- a non-superuser cannot build an aggregate over ntk's internal state
+SELECT throws_ok($$CREATE AGGREGATE pg_temp.steal(text, float8[], float8) (
+                     SFUNC = ntk_fit_trans, STYPE = internal, FINALFUNC = ntk_fit_final)$$,
+                 '42P13', NULL, 'bob: cannot create an aggregate with STYPE internal over ntk_fit_trans');
+-- F10, kept as a decision (README, Security): the batch query cannot write
+-- permanent tables, but PostgreSQL's read-only transactions exempt temporary
+-- tables and large objects, and so does the batch query
+SELECT ntk_fit('sec_bob_m', x, y) FROM sec_tr \gset
+CREATE TEMP TABLE sec_scratch (i int);
+CREATE FUNCTION pg_temp.wt() RETURNS bigint LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO sec_scratch VALUES (1); RETURN 1; END$$;
+CREATE FUNCTION pg_temp.wp() RETURNS bigint LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO public.sec_perm VALUES (1); RETURN 1; END$$;
+SELECT throws_ok($$SELECT * FROM ntk_predict_batch('sec_bob_m', 'SELECT pg_temp.wp(), x FROM sec_tr LIMIT 3')$$,
+                 '25006', NULL, 'bob: a batch query writing a permanent table fails (25006)');
+SELECT is((SELECT count(*) FROM ntk_predict_batch('sec_bob_m', 'SELECT pg_temp.wt(), x FROM sec_tr LIMIT 3')),
+          3::bigint, 'F10 bob: a batch query may write his temporary table (documented)');
+SELECT is((SELECT count(*) FROM sec_scratch), 3::bigint, 'F10 bob: and those rows stay (documented)');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM public.sec_perm), 0::bigint, 'nothing reached the permanent table');
 
 -- F1: the extension's schema is not writable by every role -----------------------
 
