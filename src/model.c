@@ -370,13 +370,30 @@ EndOwnerWrite(OwnerWrite *w)
 	ResetSearchPath(w->guc_level);
 }
 
+/*
+ * Fits and drops write owner_oid, which the tables have from version 0.2.0:
+ * between installing this library and ALTER EXTENSION ntk UPDATE they say so
+ * (predictions work on 0.1.0's tables).
+ */
+static void
+CheckTablesUpdated(void)
+{
+	(void) ntk_schema();
+	if (get_attnum(models_relid, "owner_oid") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the ntk extension in this database is older than its library"),
+				 errdetail("Fits and drops need the model tables of version 0.2.0."),
+				 errhint("Run ALTER EXTENSION ntk UPDATE.")));
+}
+
 /* PostgreSQL's own error unless the caller may insert into ntk_models. */
 static void
 CheckMayFit(Oid user)
 {
 	AclResult	acl;
 
-	(void) ntk_schema();
+	CheckTablesUpdated();
 	acl = pg_class_aclcheck(models_relid, user, ACL_INSERT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, "ntk_models");
@@ -651,6 +668,7 @@ ntk_model_drop(const char *name)
 	Oid			owner = InvalidOid;
 
 	PreventCommandIfReadOnly("ntk_drop_model()");
+	CheckTablesUpdated();
 	values[0] = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

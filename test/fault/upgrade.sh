@@ -100,6 +100,10 @@ if ! install_current; then
 fi
 q -c "$PREDICT" >"$FAULT_TMP/between" 2>&1
 same_file "$FAULT_TMP/before" "$FAULT_TMP/between" "the new library predicts the 0.1.0 models bit for bit before the update"
+out=$(q -c "\\set VERBOSITY sqlstate" -c "SET ROLE ntk_up_alice" -c "SELECT ntk_fit('between', x, y) FROM tr" 2>&1)
+out2=$(q -c "\\set VERBOSITY sqlstate" -c "SET ROLE ntk_up_alice" -c "SELECT ntk_drop_model('reg')" 2>&1)
+is "$(printf '%s %s' "$out" "$out2" | sed 's/psql:[^ ]* //g')" "ERROR:  55000 ERROR:  55000" \
+   "before the update a fit and a drop are 55000 (ALTER EXTENSION ntk UPDATE), and change nothing"
 
 out=$(q -c "ALTER EXTENSION ntk UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname = 'ntk'" 2>&1)
 is "$out" 0.2.0 "ALTER EXTENSION ntk UPDATE goes to 0.2.0"
