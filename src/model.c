@@ -76,6 +76,7 @@ static char *schema_name = NULL;
 static Oid	schema_oid = InvalidOid;	/* its namespace */
 static Oid	models_relid = InvalidOid;	/* ntk_models in it */
 static Oid	data_relid = InvalidOid;	/* ntk_model_data in it */
+static Oid	seq_relid = InvalidOid;	/* ntk_models_id_seq: the edits' signal */
 static int	writing_models = 0;	/* > 0 while this backend stores or drops */
 static bool schema_stale = false;	/* look schema_name up again on next use */
 
@@ -123,11 +124,14 @@ LoadedTainted(Snapshot snap)
 }
 
 /*
- * A relcache invalidation of the model tables (an edit of chunks, DDL), or of
- * every relation (InvalidOid: a lost invalidation queue), makes every cached
- * model stale; one of any other relation (a temporary table, ANALYZE) does
- * not concern the models.  With the tables' oids not yet known nothing is
- * cached but what was loaded before a lookup: then any one counts.
+ * A relcache invalidation of ntk_models_id_seq, which the chunk trigger sends
+ * for an edit of chunks, or of every relation (InvalidOid: a lost
+ * invalidation queue), makes every cached model stale.  One of any other
+ * relation does not concern the models: a temporary table, ANALYZE or VACUUM
+ * of any table (the model tables' too, by autovacuum after fits), DDL.
+ * Nothing that does not own the sequence invalidates it (nextval does not).
+ * With its oid not yet known nothing is cached but what was loaded before a
+ * lookup: then any one counts.
  */
 static void
 InvalidateCache(Datum arg, Oid relid)
@@ -138,7 +142,7 @@ InvalidateCache(Datum arg, Oid relid)
 		schema_stale = true;
 		return;
 	}
-	if (relid == models_relid || relid == data_relid || !OidIsValid(models_relid))
+	if (relid == seq_relid || !OidIsValid(seq_relid))
 		NoteInvalidation();
 }
 
@@ -195,6 +199,7 @@ ntk_schema(void)
 		ReleaseSysCache(tup);
 		models_relid = get_relname_relid("ntk_models", schema_oid);
 		data_relid = get_relname_relid("ntk_model_data", schema_oid);
+		seq_relid = get_relname_relid("ntk_models_id_seq", schema_oid);
 
 		/*
 		 * The old string is never freed: callers hold it across SPI calls,
@@ -211,13 +216,14 @@ ntk_schema(void)
 /*
  * Statement trigger on ntk_model_data: after an edit of chunks other
  * backends must reload their models once this transaction commits, and this
- * one at once.  The writes of a fit or drop (writing_models) replace or
- * delete the model's row as well, which every cached copy is checked
- * against: they invalidate only this backend's cache, not every session's.
- * An edit of many chunks, one statement each, queues the invalidation once
- * per subtransaction (each queued one also makes this backend rebuild the
- * table's relcache entry and replan).  Version 0.1.0's trigger on ntk_models
- * (no argument) does nothing.
+ * one at once; the signal is a relcache invalidation of ntk_models_id_seq
+ * (see InvalidateCache).  The writes of a fit or drop (writing_models)
+ * replace or delete the model's row as well, which every cached copy is
+ * checked against: they invalidate only this backend's cache, not every
+ * session's.  An edit of many chunks, one statement each, queues the
+ * invalidation once per subtransaction.  On any other table (a role may
+ * attach the function to its own) and as version 0.1.0's trigger on
+ * ntk_models (no argument) it does nothing.
  */
 static LocalTransactionId data_inval_lxid = InvalidLocalTransactionId;
 static SubTransactionId data_inval_subid = InvalidSubTransactionId;
@@ -234,8 +240,10 @@ ntk_models_invalidate(PG_FUNCTION_ARGS)
 				 errmsg("function \"%s\" was not called by trigger manager",
 						"ntk_models_invalidate")));
 	relid = RelationGetRelid(trigdata->tg_relation);
+	(void) ntk_schema();
 	if (trigdata->tg_trigger->tgnargs != 1 ||
-		strcmp(trigdata->tg_trigger->tgargs[0], "data") != 0)
+		strcmp(trigdata->tg_trigger->tgargs[0], "data") != 0 ||
+		relid != data_relid || !OidIsValid(seq_relid))
 		return PointerGetDatum(NULL);
 	cache_generation++;
 	if (writing_models > 0)
@@ -245,7 +253,7 @@ ntk_models_invalidate(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	data_inval_lxid = MyProc->lxid;
 	data_inval_subid = GetCurrentSubTransactionId();
-	CacheInvalidateRelcacheByRelid(relid);
+	CacheInvalidateRelcacheByRelid(seq_relid);
 	return PointerGetDatum(NULL);
 }
 

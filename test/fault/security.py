@@ -108,12 +108,31 @@ def bob_refits():
     run(bob, "SELECT ntk_fit('bob_m', x, y) FROM tr")
 
 
+run(bob, "CREATE TEMP TABLE bob_t (i int)")
+run(bob, """CREATE TRIGGER bob_inval AFTER INSERT ON bob_t
+            FOR EACH STATEMENT EXECUTE FUNCTION ntk_models_invalidate('data')""")
+
+
+def bob_trigger():
+    run(bob, "INSERT INTO bob_t VALUES (1)")
+
+
+def analyze_store():
+    # what autovacuum does to the model tables after fits
+    bob_refits()
+    run(bob, "SELECT ntk_fit('bob_m' || (SELECT count(*) FROM other), x, y) FROM tr")
+    run(su, "INSERT INTO other VALUES (1)")
+    run(su, "ANALYZE ntk_models, ntk_model_data")
+
+
 # a fresh session, so that its first prediction loads the model
 alice.close()
 alice = as_role("ntk_sec_alice")
 for desc, action in (("another role's CREATE/DROP TEMP TABLE", temp_table),
                      ("ANALYZE of another table", analyze),
-                     ("another role's refit of its own model", bob_refits)):
+                     ("another role's refit of its own model", bob_refits),
+                     ("ANALYZE of the model tables after other roles' fits", analyze_store),
+                     ("insert into bob's table with ntk's invalidation trigger", bob_trigger)):
     first, more = reloads_while(action)
     check(more == 0, "F5: alice's cached model is not loaded again after each %s" % desc,
           "scans of ntk_model_data: %s for the first prediction, %s more for the next 5" % (first, more))
