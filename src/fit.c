@@ -138,7 +138,8 @@ ntk_check_memory(const char *name, double n, double d, double k,
 				 const NtkFitOptions *opts, bool partial)
 {
 	double		need = ntk_fit_peak_bytes(n, d, k, opts);
-	double		allowed = (double) ntk_max_memory_kb * 1024.0;
+	const char *setting;
+	double		allowed = (double) ntk_allowed_memory_kb(&setting) * 1024.0;
 	NtkFitSizes sizes;
 
 	/* the size_t products the buffers will be allocated with must not wrap */
@@ -148,11 +149,11 @@ ntk_check_memory(const char *name, double n, double d, double k,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("ntk fit of model \"%s\" needs more memory than allowed", name),
 				 partial ?
-				 errdetail("With the %.0f rows of %.0f features read so far, the fit needs at least %.0f MB, and ntk.max_memory is %.0f MB; the remaining rows were not read.",
-						   n, d, ceil(need / (1024.0 * 1024.0)),
+				 errdetail("With the %.0f rows of %.0f features read so far, the fit needs at least %.0f MB, and %s is %.0f MB; the remaining rows were not read.",
+						   n, d, ceil(need / (1024.0 * 1024.0)), setting,
 						   floor(allowed / (1024.0 * 1024.0))) :
-				 errdetail("A fit of %.0f rows of %.0f features needs about %.0f MB, and ntk.max_memory is %.0f MB.",
-						   n, d, ceil(need / (1024.0 * 1024.0)),
+				 errdetail("A fit of %.0f rows of %.0f features needs about %.0f MB, and %s is %.0f MB.",
+						   n, d, ceil(need / (1024.0 * 1024.0)), setting,
 						   floor(allowed / (1024.0 * 1024.0))),
 				 errhint("Raise ntk.max_memory, or fit on fewer rows (for example with TABLESAMPLE).")));
 }

@@ -10,9 +10,19 @@
  * single value approaches the 1 GB limit of a datum.
  *
  * Every read goes through SPI as the current user, so row-level security on
- * ntk_models decides what a role can see.  Writers fire a statement trigger
- * (ntk_models_invalidate) that sends a relcache invalidation of ntk_models
- * at commit; every backend drops its cached models when it arrives.
+ * ntk_models decides what a role can see.  Writes (a fit, ntk_drop_model) run
+ * as the tables' owner after checking that the current user is a member of
+ * the model's owner: PUBLIC holds no UPDATE or DELETE on the tables, which
+ * would let any role LOCK them.  Every SPI statement runs with search_path
+ * pinned to pg_catalog, so the caller's search_path cannot put operators or
+ * functions of its own into them.
+ *
+ * A cached model is checked against its ntk_models row (id and xmin) once per
+ * snapshot; a fit or drop changes that row, so it needs no invalidation.
+ * Chunks edited outside a fit (by the tables' owner) fire a statement trigger
+ * (ntk_models_invalidate) that sends a relcache invalidation of
+ * ntk_model_data at commit; every backend drops its cached models when it
+ * arrives, and ignores invalidations of other relations.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,7 +49,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
+#include "catalog/pg_class.h"
 
 #include "model.h"
 #include "recursion.h"
@@ -62,6 +74,10 @@ static uint64 use_clock = 0;	/* counts the cache's uses, for eviction */
 static double cache_bytes = 0.0;	/* sum of the cached models' bytes */
 static char *schema_name = NULL;
 static Oid	schema_oid = InvalidOid;	/* its namespace */
+static Oid	models_relid = InvalidOid;	/* ntk_models in it */
+static Oid	data_relid = InvalidOid;	/* ntk_model_data in it */
+static Oid	seq_relid = InvalidOid;	/* ntk_models_id_seq: the edits' signal */
+static int	writing_models = 0;	/* > 0 while this backend stores or drops */
 static bool schema_stale = false;	/* look schema_name up again on next use */
 
 PG_FUNCTION_INFO_V1(ntk_models_invalidate);
@@ -107,17 +123,31 @@ LoadedTainted(Snapshot snap)
 	return snap != NULL && SnapSigMatches(&inval_sig, snap);
 }
 
-/* Any change to ntk_models or role membership makes every cached model stale. */
+/*
+ * A relcache invalidation of ntk_models_id_seq, which the chunk trigger sends
+ * for an edit of chunks, or of every relation (InvalidOid: a lost
+ * invalidation queue), makes every cached model stale.  One of any other
+ * relation does not concern the models: a temporary table, ANALYZE or VACUUM
+ * of any table (the model tables' too, by autovacuum after fits), DDL.
+ * Nothing that does not own the sequence invalidates it (nextval does not).
+ * With its oid not yet known nothing is cached but what was loaded before a
+ * lookup: then any one counts.
+ */
 static void
 InvalidateCache(Datum arg, Oid relid)
 {
-	NoteInvalidation();
 	if (!OidIsValid(relid))
+	{
+		NoteInvalidation();
 		schema_stale = true;
+		return;
+	}
+	if (relid == seq_relid || !OidIsValid(seq_relid))
+		NoteInvalidation();
 }
 
 /*
- * Role membership or an extension changed.  DROP and CREATE EXTENSION may
+ * Role membership, a role or an extension changed.  DROP and CREATE EXTENSION may
  * move the model tables to another schema: look it up again on next use.
  */
 static void
@@ -141,9 +171,10 @@ ntk_model_init(void)
 	if (IsTransactionState() && IsolationUsesXactSnapshot())
 		inval_lxid = MyProc->lxid;
 
-	/* the relid is not checked: an extra reload is cheap and always safe */
 	CacheRegisterRelcacheCallback(InvalidateCache, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, InvalidateCacheSyscache, (Datum) 0);
+	/* a role's BYPASSRLS attribute decides what it sees too */
+	CacheRegisterSyscacheCallback(AUTHOID, InvalidateCacheSyscache, (Datum) 0);
 	CacheRegisterSyscacheCallback(EXTENSIONOID, InvalidateCacheSyscache, (Datum) 0);
 }
 
@@ -166,6 +197,9 @@ ntk_schema(void)
 		schema_oid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
 		nsp = get_namespace_name(schema_oid);
 		ReleaseSysCache(tup);
+		models_relid = get_relname_relid("ntk_models", schema_oid);
+		data_relid = get_relname_relid("ntk_model_data", schema_oid);
+		seq_relid = get_relname_relid("ntk_models_id_seq", schema_oid);
 
 		/*
 		 * The old string is never freed: callers hold it across SPI calls,
@@ -180,12 +214,16 @@ ntk_schema(void)
 }
 
 /*
- * Statement trigger on ntk_models and ntk_model_data: other backends must
- * reload their models once this transaction commits, and this one at once.
- * A fit writes hundreds of chunks to ntk_model_data, one statement each:
- * there the invalidation is queued once per subtransaction (each queued one
- * also makes this backend rebuild the table's relcache entry and replan the
- * chunk insert), and this backend's own cache is dropped every time.
+ * Statement trigger on ntk_model_data: after an edit of chunks other
+ * backends must reload their models once this transaction commits, and this
+ * one at once; the signal is a relcache invalidation of ntk_models_id_seq
+ * (see InvalidateCache).  The writes of a fit or drop (writing_models)
+ * replace or delete the model's row as well, which every cached copy is
+ * checked against: they invalidate only this backend's cache, not every
+ * session's.  An edit of many chunks, one statement each, queues the
+ * invalidation once per subtransaction.  On any other table (a role may
+ * attach the function to its own) and as version 0.1.0's trigger on
+ * ntk_models (no argument) it does nothing.
  */
 static LocalTransactionId data_inval_lxid = InvalidLocalTransactionId;
 static SubTransactionId data_inval_subid = InvalidSubTransactionId;
@@ -202,17 +240,20 @@ ntk_models_invalidate(PG_FUNCTION_ARGS)
 				 errmsg("function \"%s\" was not called by trigger manager",
 						"ntk_models_invalidate")));
 	relid = RelationGetRelid(trigdata->tg_relation);
-	if (trigdata->tg_trigger->tgnargs == 1 &&
-		strcmp(trigdata->tg_trigger->tgargs[0], "data") == 0)
-	{
-		cache_generation++;
-		if (data_inval_lxid == MyProc->lxid &&
-			data_inval_subid == GetCurrentSubTransactionId())
-			return PointerGetDatum(NULL);
-		data_inval_lxid = MyProc->lxid;
-		data_inval_subid = GetCurrentSubTransactionId();
-	}
-	CacheInvalidateRelcacheByRelid(relid);
+	(void) ntk_schema();
+	if (trigdata->tg_trigger->tgnargs != 1 ||
+		strcmp(trigdata->tg_trigger->tgargs[0], "data") != 0 ||
+		relid != data_relid || !OidIsValid(seq_relid))
+		return PointerGetDatum(NULL);
+	cache_generation++;
+	if (writing_models > 0)
+		return PointerGetDatum(NULL);
+	if (data_inval_lxid == MyProc->lxid &&
+		data_inval_subid == GetCurrentSubTransactionId())
+		return PointerGetDatum(NULL);
+	data_inval_lxid = MyProc->lxid;
+	data_inval_subid = GetCurrentSubTransactionId();
+	CacheInvalidateRelcacheByRelid(seq_relid);
 	return PointerGetDatum(NULL);
 }
 
@@ -269,43 +310,141 @@ PrepareChunkInsert(const char *schema)
 			 SPI_result_code_string(SPI_result));
 	return plan;
 }
-/* Whether the current role holds every privilege a fit's model row needs. */
-static bool
-MayWriteModels(void)
+/*
+ * Runs SPI statements with search_path = pg_catalog, pg_temp, so that no
+ * operator, function or type of the caller's schemas can stand in for the
+ * built-in ones the statements mean.  Undone by ResetSearchPath, or by the
+ * abort of the (sub)transaction on error.
+ */
+static int
+PinSearchPath(void)
 {
-	Oid			user = GetUserId();
-	Oid			models;
-	Oid			seq;
+	int			level = NewGUCNestLevel();
 
-	(void) ntk_schema();
-	models = get_relname_relid("ntk_models", schema_oid);
-	seq = get_relname_relid("ntk_models_id_seq", schema_oid);
-	return OidIsValid(models) && OidIsValid(seq) &&
-		pg_class_aclcheck(models, user, ACL_INSERT) == ACLCHECK_OK &&
-		pg_class_aclcheck(models, user, ACL_UPDATE) == ACLCHECK_OK &&
-		pg_class_aclcheck(models, user, ACL_SELECT) == ACLCHECK_OK &&
-		pg_class_aclcheck(seq, user, ACL_USAGE | ACL_UPDATE) == ACLCHECK_OK;
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
 }
 
+static void
+ResetSearchPath(int level)
+{
+	AtEOXact_GUC(true, level);
+}
 
+/* The role that owns ntk_models, as whom fits and drops write. */
+static Oid
+TablesOwner(void)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	(void) ntk_schema();
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(models_relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s.ntk_models\" does not exist", ntk_schema())));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* A write as the tables' owner: what to restore afterwards. */
+typedef struct OwnerWrite
+{
+	Oid			caller;
+	int			sec_context;
+	int			guc_level;
+} OwnerWrite;
+
+static void
+BeginOwnerWrite(OwnerWrite *w)
+{
+	Oid			owner = TablesOwner();
+
+	GetUserIdAndSecContext(&w->caller, &w->sec_context);
+	w->guc_level = PinSearchPath();
+	SetUserIdAndSecContext(owner, w->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	writing_models++;
+}
+
+static void
+EndOwnerWrite(OwnerWrite *w)
+{
+	writing_models--;
+	SetUserIdAndSecContext(w->caller, w->sec_context);
+	ResetSearchPath(w->guc_level);
+}
+
+/*
+ * Fits and drops write owner_oid, which the tables have from version 0.2.0:
+ * between installing this library and ALTER EXTENSION ntk UPDATE they say so
+ * (predictions work on 0.1.0's tables).
+ */
+static void
+CheckTablesUpdated(void)
+{
+	(void) ntk_schema();
+	if (get_attnum(models_relid, "owner_oid") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the ntk extension in this database is older than its library"),
+				 errdetail("Fits and drops need the model tables of version 0.2.0."),
+				 errhint("Run ALTER EXTENSION ntk UPDATE.")));
+}
+
+/* PostgreSQL's own error unless the caller may insert into ntk_models. */
+static void
+CheckMayFit(Oid user)
+{
+	AclResult	acl;
+
+	CheckTablesUpdated();
+	acl = pg_class_aclcheck(models_relid, user, ACL_INSERT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, "ntk_models");
+}
+
+static void
+BelongsToAnother(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("model \"%s\" belongs to another role", name),
+			 errdetail("Model names are unique in a database; a role can replace only the models of roles it is a member of."),
+			 errhint("Choose another model name.")));
+}
+
+/*
+ * Writes the model's row, replacing a model of the same name if the caller is
+ * a member of its owner (membership itself: superuser or BYPASSRLS roles do
+ * not replace, and so hand over, other roles' models), and its training
+ * inputs.  The row and chunks are written as the tables' owner.
+ */
 int64
 ntk_model_store_begin(const NtkModelData *md)
 {
-	StringInfoData sql;
 	StringInfoData opts;
-	Oid			argtypes[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	Oid			argtypes[15] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
 		FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID, INT4OID,
-	TEXTARRAYOID, TEXTOID};
-	Datum		values[13];
-	char		nulls[13];
+	TEXTARRAYOID, TEXTOID, NAMEOID, REGROLEOID};
+	Datum		values[15];
+	char		nulls[15];
+	Oid			argtypes1[1] = {TEXTOID};
 	Oid			dargtypes[1] = {INT8OID};
-	int64		id;
-	bool		isnull;
-	int			rc;
+	volatile int64 id = 0;
 	const char *schema = ntk_schema();
-	MemoryContext oldcxt = CurrentMemoryContext;
-	bool		may_write;
+	Oid			user = GetUserId();
+	char	   *insert_sql;
+	char	   *update_sql;
+	char	   *find_sql;
+	char	   *delete_sql;
+	OwnerWrite	w;
+	NameData	owner_name;
 
+	CheckMayFit(user);
 	initStringInfo(&opts);
 	ntk_options_to_json(md->opts, &opts);
 
@@ -335,72 +474,104 @@ ntk_model_store_begin(const NtkModelData *md)
 	else
 		nulls[11] = 'n';
 	values[12] = CStringGetTextDatum(md->metrics_json);
+	namestrcpy(&owner_name, GetUserNameFromId(user, false));
+	values[13] = NameGetDatum(&owner_name);
+	values[14] = ObjectIdGetDatum(user);
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "INSERT INTO %s.ntk_models (name, owner, task, kernel, activation, depth, "
-					 "sigma_w, sigma_b, ridge, n_train, n_features, n_outputs, classes, "
-					 "options, metrics) "
-					 "VALUES ($1, current_user, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-					 "%s, $13::jsonb) "
-					 "ON CONFLICT (name) DO UPDATE SET id = EXCLUDED.id, "
-					 "created_at = EXCLUDED.created_at, task = EXCLUDED.task, "
-					 "kernel = EXCLUDED.kernel, activation = EXCLUDED.activation, "
-					 "depth = EXCLUDED.depth, sigma_w = EXCLUDED.sigma_w, "
-					 "sigma_b = EXCLUDED.sigma_b, ridge = EXCLUDED.ridge, "
-					 "n_train = EXCLUDED.n_train, n_features = EXCLUDED.n_features, "
-					 "n_outputs = EXCLUDED.n_outputs, classes = EXCLUDED.classes, "
-					 "options = EXCLUDED.options, metrics = EXCLUDED.metrics "
-					 "RETURNING id",
-					 schema, quote_literal_cstr(opts.data));
+	find_sql = psprintf("SELECT id, owner_oid::pg_catalog.oid FROM %s.ntk_models "
+						"WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE", schema);
+	insert_sql = psprintf("INSERT INTO %s.ntk_models (name, owner, owner_oid, task, kernel, "
+						  "activation, depth, sigma_w, sigma_b, ridge, n_train, n_features, "
+						  "n_outputs, classes, options, metrics) "
+						  "VALUES ($1, $14, $15, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+						  "%s::pg_catalog.jsonb, $13::pg_catalog.jsonb) "
+						  "ON CONFLICT (name) DO NOTHING RETURNING id",
+						  schema, quote_literal_cstr(opts.data));
+	/* a replaced model gets a new id: sessions that cached it see the change */
+	update_sql = psprintf("UPDATE %s.ntk_models SET "
+						  "id = pg_catalog.nextval(%s::pg_catalog.regclass), "
+						  "created_at = pg_catalog.now(), task = $2, kernel = $3, activation = $4, "
+						  "depth = $5, sigma_w = $6, sigma_b = $7, ridge = $8, n_train = $9, "
+						  "n_features = $10, n_outputs = $11, classes = $12, "
+						  "options = %s::pg_catalog.jsonb, metrics = $13::pg_catalog.jsonb "
+						  "WHERE id OPERATOR(pg_catalog.=) $16 RETURNING id",
+						  schema, quote_literal_cstr(psprintf("%s.ntk_models_id_seq", schema)),
+						  quote_literal_cstr(opts.data));
+	delete_sql = psprintf("DELETE FROM %s.ntk_model_data WHERE model_id OPERATOR(pg_catalog.=) $1",
+						  schema);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
-	/*
-	 * Under row-level security a name taken by a role we are not a member of
-	 * fails the ON CONFLICT update's policy check; say so in terms of models.
-	 * A role without the privileges to write models at all (revoked by an
-	 * administrator) gets PostgreSQL's own error.
-	 */
-	may_write = MayWriteModels();
+	BeginOwnerWrite(&w);
 	PG_TRY();
 	{
-		rc = SPI_execute_with_args(sql.data, 13, argtypes, values, nulls, false, 0);
-	}
-	PG_CATCH();
-	{
-		MemoryContext ecxt = MemoryContextSwitchTo(oldcxt);
-		ErrorData  *edata = CopyErrorData();
+		int			attempt;
 
-		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || !may_write)
+		/*
+		 * Lock the row of the name, or insert one; a concurrent fit of a new
+		 * name that commits first makes the insert do nothing: look again.
+		 */
+		for (attempt = 0; id == 0; attempt++)
 		{
-			MemoryContextSwitchTo(ecxt);
-			PG_RE_THROW();
+			int			rc;
+			bool		isnull;
+
+			rc = SPI_execute_with_args(find_sql, 1, argtypes1, values, NULL, false, 1);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "could not read model \"%s\": %s", md->name,
+					 SPI_result_code_string(rc));
+			if (SPI_processed == 1)
+			{
+				int64		old_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 1, &isnull));
+				Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+																   SPI_tuptable->tupdesc, 2, &isnull));
+				Oid			uargtypes[16];
+				Datum		uvalues[16];
+				char		unulls[16];
+
+				if (!is_member_of_role_nosuper(w.caller, owner))
+					BelongsToAnother(md->name);
+				values[0] = Int64GetDatum(old_id);
+				rc = SPI_execute_with_args(delete_sql, 1, dargtypes, values, NULL, false, 0);
+				if (rc != SPI_OK_DELETE)
+					elog(ERROR, "could not replace model data: %s", SPI_result_code_string(rc));
+				values[0] = CStringGetTextDatum(md->name);
+				memcpy(uargtypes, argtypes, sizeof(argtypes));
+				memcpy(uvalues, values, sizeof(values));
+				memcpy(unulls, nulls, sizeof(nulls));
+				uargtypes[15] = INT8OID;
+				uvalues[15] = Int64GetDatum(old_id);
+				unulls[15] = ' ';
+				rc = SPI_execute_with_args(update_sql, 16, uargtypes, uvalues, unulls, false, 0);
+				if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+					elog(ERROR, "could not store model \"%s\": %s", md->name,
+						 SPI_result_code_string(rc));
+			}
+			else
+			{
+				rc = SPI_execute_with_args(insert_sql, 15, argtypes, values, nulls, false, 0);
+				if (rc != SPI_OK_INSERT_RETURNING)
+					elog(ERROR, "could not store model \"%s\": %s", md->name,
+						 SPI_result_code_string(rc));
+				if (SPI_processed == 0)
+				{
+					if (attempt >= 10)
+						elog(ERROR, "could not store model \"%s\": its name keeps being taken",
+							 md->name);
+					continue;
+				}
+			}
+			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											 1, &isnull));
 		}
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("model \"%s\" belongs to another role", md->name),
-				 errdetail("Model names are unique in a database; a role can replace only the models of roles it is a member of."),
-				 errhint("Choose another model name.")));
+		StorePart(PrepareChunkInsert(schema), id, "x", md->X, (size_t) md->n * md->d);
+	}
+	PG_FINALLY();
+	{
+		EndOwnerWrite(&w);
 	}
 	PG_END_TRY();
-	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "could not store model \"%s\": %s", md->name,
-			 SPI_result_code_string(rc));
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									 1, &isnull));
-
-	/* a replaced model's chunks followed its row to the new id: drop them */
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "DELETE FROM %s.ntk_model_data WHERE model_id = $1", schema);
-	values[0] = Int64GetDatum(id);
-	rc = SPI_execute_with_args(sql.data, 1, dargtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "could not replace model data: %s", SPI_result_code_string(rc));
-
-	StorePart(PrepareChunkInsert(schema), id, "x", md->X, (size_t) md->n * md->d);
 	SPI_finish();
 	return id;
 }
@@ -410,33 +581,43 @@ ntk_model_store_finish(int64 id, const NtkModelData *md, bool set_metrics)
 {
 	const char *schema = ntk_schema();
 	SPIPlanPtr	plan;
+	OwnerWrite	w;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = PrepareChunkInsert(schema);
-	StorePart(plan, id, "alpha", md->alpha, (size_t) md->n * md->k);
-	if (md->mean)
+	BeginOwnerWrite(&w);
+	PG_TRY();
 	{
-		StorePart(plan, id, "mean", md->mean, md->d);
-		StorePart(plan, id, "scale", md->scale, md->d);
-	}
-	if (md->factor)
-		StorePart(plan, id, md->factor_kind, md->factor, (size_t) md->n * md->n);
-	if (set_metrics)
-	{
-		Oid			argtypes[2] = {TEXTOID, INT8OID};
-		Datum		values[2];
-		int			rc;
+		plan = PrepareChunkInsert(schema);
+		StorePart(plan, id, "alpha", md->alpha, (size_t) md->n * md->k);
+		if (md->mean)
+		{
+			StorePart(plan, id, "mean", md->mean, md->d);
+			StorePart(plan, id, "scale", md->scale, md->d);
+		}
+		if (md->factor)
+			StorePart(plan, id, md->factor_kind, md->factor, (size_t) md->n * md->n);
+		if (set_metrics)
+		{
+			Oid			argtypes[2] = {TEXTOID, INT8OID};
+			Datum		values[2];
+			int			rc;
 
-		values[0] = CStringGetTextDatum(md->metrics_json);
-		values[1] = Int64GetDatum(id);
-		rc = SPI_execute_with_args(psprintf("UPDATE %s.ntk_models SET metrics = $1::jsonb "
-											"WHERE id = $2", schema),
-								   2, argtypes, values, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE || SPI_processed != 1)
-			elog(ERROR, "could not store the metrics of model %lld: %s",
-				 (long long) id, SPI_result_code_string(rc));
+			values[0] = CStringGetTextDatum(md->metrics_json);
+			values[1] = Int64GetDatum(id);
+			rc = SPI_execute_with_args(psprintf("UPDATE %s.ntk_models SET metrics = $1::pg_catalog.jsonb "
+												"WHERE id OPERATOR(pg_catalog.=) $2", schema),
+									   2, argtypes, values, NULL, false, 0);
+			if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+				elog(ERROR, "could not store the metrics of model %lld: %s",
+					 (long long) id, SPI_result_code_string(rc));
+		}
 	}
+	PG_FINALLY();
+	{
+		EndOwnerWrite(&w);
+	}
+	PG_END_TRY();
 	SPI_finish();
 }
 
@@ -449,25 +630,80 @@ ntk_model_store(const NtkModelData *md)
 	return id;
 }
 
+/* Deletes the model row id (and by cascade its chunks) as the tables' owner. */
+static uint64
+DeleteModelRow(int64 id, const char *name)
+{
+	Oid			dargtypes[1] = {INT8OID};
+	Datum		values[1];
+	volatile uint64 deleted = 0;
+	OwnerWrite	w;
+
+	BeginOwnerWrite(&w);
+	PG_TRY();
+	{
+		int			rc;
+
+		values[0] = Int64GetDatum(id);
+		rc = SPI_execute_with_args(psprintf("DELETE FROM %s.ntk_models WHERE id OPERATOR(pg_catalog.=) $1",
+											ntk_schema()),
+								   1, dargtypes, values, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not drop model \"%s\": %s", name, SPI_result_code_string(rc));
+		deleted = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		EndOwnerWrite(&w);
+	}
+	PG_END_TRY();
+	return deleted;
+}
+
+/*
+ * Drops a model the caller sees (row-level security) and is a member of the
+ * owner of (a BYPASSRLS role sees every model but drops only its own).
+ */
 bool
 ntk_model_drop(const char *name)
 {
-	StringInfoData sql;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	int			rc;
-	bool		found;
+	bool		found = false;
+	int			level;
+	int64		id = 0;
+	Oid			owner = InvalidOid;
 
 	PreventCommandIfReadOnly("ntk_drop_model()");
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "DELETE FROM %s.ntk_models WHERE name = $1", ntk_schema());
+	CheckTablesUpdated();
 	values[0] = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
+	level = PinSearchPath();
+	rc = SPI_execute_with_args(psprintf("SELECT id, owner_oid::pg_catalog.oid FROM %s.ntk_models "
+										"WHERE name OPERATOR(pg_catalog.=) $1", ntk_schema()),
+							   1, argtypes, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not drop model \"%s\": %s", name, SPI_result_code_string(rc));
-	found = SPI_processed > 0;
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		found = true;
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	ResetSearchPath(level);
+	if (found)
+	{
+		if (!is_member_of_role(GetUserId(), owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("model \"%s\" belongs to another role", name),
+					 errdetail("A role can drop only the models of roles it is a member of.")));
+		found = DeleteModelRow(id, name) > 0;
+	}
 	SPI_finish();
 	return found;
 }
@@ -615,25 +851,31 @@ LoadModel(const char *name)
 	size_t		len;
 	int			rc;
 	int			i;
+	int			guc_level;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT id, task, kernel, activation, depth, sigma_w, sigma_b, "
 					 "n_train, n_features, n_outputs, classes, "
-					 "options->>'standardize', options->>'variance', options ? 't', xmin "
-					 "FROM %s.ntk_models WHERE name = $1", ntk_schema());
+					 "options OPERATOR(pg_catalog.->>) 'standardize', "
+					 "options OPERATOR(pg_catalog.->>) 'variance', "
+					 "options OPERATOR(pg_catalog.?) 't', xmin "
+					 "FROM %s.ntk_models WHERE name OPERATOR(pg_catalog.=) $1", ntk_schema());
 	values[0] = CStringGetTextDatum(name);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	guc_level = PinSearchPath();
 	rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read model \"%s\": %s", name, SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 	{
+		ResetSearchPath(guc_level);
 		SPI_finish();
 		return NULL;
 	}
+	elog(DEBUG1, "ntk: loading model \"%s\"", name);
 
 	ctx = AllocSetContextCreate(TopMemoryContext, "ntk model", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
@@ -711,7 +953,7 @@ LoadModel(const char *name)
 		resetStringInfo(&sql);
 		appendStringInfo(&sql,
 						 "SELECT part, chunk, data FROM %s.ntk_model_data "
-						 "WHERE model_id = $1 ORDER BY part, chunk", ntk_schema());
+						 "WHERE model_id OPERATOR(pg_catalog.=) $1 ORDER BY part, chunk", ntk_schema());
 		argtypes[0] = INT8OID;
 		values[0] = Int64GetDatum(m->id);
 		rc = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 0);
@@ -762,6 +1004,19 @@ LoadModel(const char *name)
 		if (m->factor_kind != NTK_FACTOR_NONE)
 			LoadPart(name, m->factor_kind == NTK_FACTOR_CHOL ? "chol" : "whiten",
 					 m->factor, (size_t) m->n * m->n);
+		/* a Cholesky factor of a positive definite matrix has a positive diagonal */
+		if (m->factor_kind == NTK_FACTOR_CHOL)
+		{
+			int			bad = 0;
+
+			for (i = 0; i < m->n; i++)
+				bad |= !(m->factor[(size_t) i * m->n + i] > 0.0);
+			if (bad)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("model \"%s\" is damaged", name),
+						 errdetail("Its Cholesky factor has a diagonal entry that is not positive.")));
+		}
 		{
 			double	   *xdiag = MemoryContextAllocHuge(ctx, (size_t) m->n * len * sizeof(double));
 
@@ -781,6 +1036,7 @@ LoadModel(const char *name)
 	PG_END_TRY();
 
 	MemoryContextSwitchTo(old);
+	ResetSearchPath(guc_level);
 	SPI_finish();
 	return m;
 }
@@ -859,7 +1115,8 @@ CheckPlan(void)
 		pfree(check_plan_schema);
 	}
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT id, xmin FROM %s.ntk_models WHERE name = $1", schema);
+	appendStringInfo(&sql, "SELECT id, xmin FROM %s.ntk_models "
+					 "WHERE name OPERATOR(pg_catalog.=) $1", schema);
 	plan = SPI_prepare(sql.data, 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare model check: %s", SPI_result_code_string(SPI_result));
@@ -886,6 +1143,7 @@ StillCurrent(NtkModel *m)
 	Datum		values[1];
 	bool		current = false;
 	int			rc;
+	int			guc_level;
 
 	if (SnapSigMatches(&m->seen, snap))
 		return true;
@@ -893,6 +1151,7 @@ StillCurrent(NtkModel *m)
 	values[0] = CStringGetTextDatum(m->name);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	guc_level = PinSearchPath();
 	rc = SPI_execute_plan(CheckPlan(), values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read model \"%s\": %s", m->name, SPI_result_code_string(rc));
@@ -906,6 +1165,7 @@ StillCurrent(NtkModel *m)
 
 		current = id == m->id && TransactionIdEquals(xmin, m->row_xmin);
 	}
+	ResetSearchPath(guc_level);
 	SPI_finish();
 	if (current)
 		SnapSigRemember(&m->seen, snap, m->ctx);
@@ -948,6 +1208,13 @@ ntk_model_get(const char *name)
 	Oid			userid = GetUserId();
 	NtkModel  **link = &model_cache;
 	NtkModel   *m;
+
+	/*
+	 * A revoked membership must reach the cache before an entry is served,
+	 * also in a REPEATABLE READ transaction, where an entry's snapshot
+	 * matches until the transaction ends (cheap when nothing is pending).
+	 */
+	AcceptInvalidationMessages();
 
 	/* find a fresh entry; free stale, unpinned ones on the way */
 	while ((m = *link) != NULL)

@@ -25,7 +25,9 @@
 PG_MODULE_MAGIC;
 
 int			ntk_threads = 0;
+int			ntk_max_threads = 0;
 int			ntk_max_memory_kb = 0;
+int			ntk_max_memory_limit_kb = 0;
 int			ntk_model_cache_memory_kb = 1024 * 1024;
 
 void		_PG_init(void);
@@ -55,6 +57,15 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
+	/* caps on the two settings above that only a superuser can raise */
+	DefineCustomIntVariable("ntk.max_threads",
+							"Most threads a fit or batch prediction may use, whatever ntk.threads says.",
+							"0 means one per core.",
+							&ntk_max_threads,
+							0, 0, 1024,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("ntk.max_memory",
 							"Memory a single fit may use.",
 							"A fit whose estimated peak is larger is refused before allocating. "
@@ -62,6 +73,14 @@ _PG_init(void)
 							&ntk_max_memory_kb,
 							DefaultMaxMemoryKb(), 1024, INT_MAX,
 							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ntk.max_memory_limit",
+							"Most memory a single fit may use, whatever ntk.max_memory says.",
+							"The default is half of the physical memory.",
+							&ntk_max_memory_limit_kb,
+							DefaultMaxMemoryKb(), 1024, INT_MAX,
+							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("ntk.model_cache_memory",
@@ -198,7 +217,23 @@ SetThreads(int n)
 void
 ntk_set_blas_threads(void)
 {
-	SetThreads(ntk_threads > 0 ? ntk_threads : openblas_get_num_procs());
+	int			cores = openblas_get_num_procs();
+	int			cap = ntk_max_threads > 0 ? ntk_max_threads : cores;
+	int			want = ntk_threads > 0 ? ntk_threads : cores;
+
+	SetThreads(Max(1, Min(want, cap)));
+}
+
+int
+ntk_allowed_memory_kb(const char **setting)
+{
+	if (ntk_max_memory_limit_kb < ntk_max_memory_kb)
+	{
+		*setting = "ntk.max_memory_limit";
+		return ntk_max_memory_limit_kb;
+	}
+	*setting = "ntk.max_memory";
+	return ntk_max_memory_kb;
 }
 
 void

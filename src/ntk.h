@@ -17,6 +17,11 @@
 /* GUCs (ntk.c) */
 extern int	ntk_threads;
 extern int	ntk_max_memory_kb;
+extern int	ntk_max_threads;
+extern int	ntk_max_memory_limit_kb;
+
+/* A fit's memory bound: ntk.max_memory capped by ntk.max_memory_limit. */
+extern int	ntk_allowed_memory_kb(const char **setting);
 extern int	ntk_model_cache_memory_kb;
 
 /*

@@ -36,9 +36,21 @@ PG_FUNCTION_INFO_V1(ntk_predict_batch);
 PG_FUNCTION_INFO_V1(ntk_predict_var);
 PG_FUNCTION_INFO_V1(ntk_drop_model);
 
-/* doubles of kernel values per batch block (256 MB) */
-#define BATCH_KERNEL_DOUBLES ((size_t) 32 * 1024 * 1024)
+/* doubles of a batch block's buffers: kernel values, inputs, outputs (256 MB) */
+#define BATCH_BLOCK_DOUBLES ((size_t) 32 * 1024 * 1024)
 #define BATCH_MAX_ROWS 1024
+
+/*
+ * How far below zero, relative to the prior variance, a computed posterior
+ * variance may fall by rounding before the factor counts as damaged.  Solving
+ * with a Cholesky factor loses about n eps sqrt(cond) of it (2e-5 at n = 1000
+ * and a condition number of 1e16, where the factorization fails); the
+ * whitening factor of an eigendecomposition loses eps cond, which may be all
+ * of it for a model fitted with no ridge: there only gross damage (a factor
+ * out by orders of magnitude) is told from rounding.
+ */
+#define NTK_VARIANCE_SLACK_CHOL 1e-3
+#define NTK_VARIANCE_SLACK_WHITEN 1e3
 
 /* The model named by argument 0 and the validated x of argument 1. */
 static NtkModel *
@@ -144,6 +156,26 @@ ntk_predict_var(PG_FUNCTION_ARGS)
 	var = ntk_posterior_variance(m->factor, m->n, m->factor_kind == NTK_FACTOR_CHOL,
 								 m->kbuf, kxx, m->vbuf);
 	ntk_model_check_output(m, &var, 1);
+
+	/*
+	 * The variance was clamped at 0; below it by more than rounding (of a
+	 * difference of two numbers near kxx, amplified by the conditioning of
+	 * the kernel matrix: see the slacks above) means the stored factor does
+	 * not factor it.
+	 */
+	if (var == 0.0)
+	{
+		double		quad = cblas_ddot(m->n, m->vbuf, 1, m->vbuf, 1);
+		double		slack = m->factor_kind == NTK_FACTOR_CHOL ?
+			NTK_VARIANCE_SLACK_CHOL : NTK_VARIANCE_SLACK_WHITEN;
+
+		if (!(quad - kxx <= slack * kxx))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model \"%s\" is damaged", m->name),
+					 errdetail("Its variance factor gives a variance of %g for a point whose prior variance is %g.",
+							   kxx - quad, kxx)));
+	}
 	PG_RETURN_FLOAT8(var);
 }
 
@@ -318,12 +350,14 @@ ntk_predict_batch(PG_FUNCTION_ARGS)
 		bool	   *xnull;
 		MemoryContext blockcxt;
 
+		/* a row's share of the buffers: its kernel row, input, outputs, diagonal */
 		block = (int) Min((size_t) BATCH_MAX_ROWS,
-						  Max((size_t) 1, BATCH_KERNEL_DOUBLES / (size_t) m->n));
-		Q = palloc((size_t) block * m->d * sizeof(double));
-		qdiag = palloc((size_t) block * len * sizeof(double));
+						  Max((size_t) 1, BATCH_BLOCK_DOUBLES /
+							  ((size_t) m->n + (size_t) m->d + (size_t) m->k + len)));
+		Q = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->d * sizeof(double));
+		qdiag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * len * sizeof(double));
 		Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
-		P = palloc((size_t) block * m->k * sizeof(double));
+		P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
 		ids = palloc(block * sizeof(int64));
 		idnull = palloc(block * sizeof(bool));
 		xnull = palloc(block * sizeof(bool));

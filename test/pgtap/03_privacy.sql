@@ -95,11 +95,14 @@ SELECT throws_ok($$SELECT ntk_predict('ntk_priv_none', '{0.55, 0.3}')$$, '42704'
                  'model "ntk_priv_none" does not exist',
                  'bob: the same error as for a model that does not exist');
 SELECT is(ntk_drop_model('ntk_priv_a'), false, 'bob: ntk_drop_model on alice''s model returns false');
-SELECT lives_ok($$DELETE FROM ntk_models WHERE name = 'ntk_priv_a'$$, 'bob: DELETE on ntk_models runs');
-SELECT lives_ok($$UPDATE ntk_models SET name = 'stolen', owner = 'ntk_t_bob'$$,
-                'bob: UPDATE on ntk_models runs');
-SELECT lives_ok($$UPDATE ntk_model_data SET data = '\x00'::bytea$$, 'bob: UPDATE on ntk_model_data runs');
-SELECT lives_ok($$DELETE FROM ntk_model_data$$, 'bob: DELETE on ntk_model_data runs');
+-- no UPDATE or DELETE for PUBLIC (they would allow LOCK TABLE in every mode)
+SELECT throws_ok($$DELETE FROM ntk_models WHERE name = 'ntk_priv_a'$$, '42501', NULL,
+                 'bob: DELETE on ntk_models is refused');
+SELECT throws_ok($$UPDATE ntk_models SET name = 'stolen', owner = 'ntk_t_bob'$$, '42501', NULL,
+                 'bob: UPDATE on ntk_models is refused');
+SELECT throws_ok($$UPDATE ntk_model_data SET data = '\x00'::bytea$$, '42501', NULL,
+                 'bob: UPDATE on ntk_model_data is refused');
+SELECT throws_ok($$DELETE FROM ntk_model_data$$, '42501', NULL, 'bob: DELETE on ntk_model_data is refused');
 SELECT throws_ok(format($$INSERT INTO ntk_model_data VALUES (%s, 'x', 99, '\x00')$$, :a_id), '42501',
                  NULL, 'bob: cannot add data rows to alice''s model');
 SELECT throws_ok($$INSERT INTO ntk_models (name, owner, task, kernel, activation, depth, sigma_w,
@@ -156,7 +159,7 @@ SELECT lives_ok($$SELECT ntk_fit('ntk_priv_a2', ARRAY[i::float8], i::float8)
                     FROM generate_series(1, 5) i$$,
                 'alice: bob cannot block her next fit by squatting ids of the sequence');
 SET ROLE ntk_t_bob;
-DELETE FROM ntk_models WHERE name LIKE 'ntk_priv_squat%';
+SELECT count(ntk_drop_model(name)) FROM ntk_models WHERE name LIKE 'ntk_priv_squat%' \gset
 
 -- a group role: fit as the group, members use it -----------------------------------
 
