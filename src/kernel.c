@@ -511,20 +511,22 @@ ntk_pair_close(const NtkParams *p, double dot, const double *x,
 		/*
 		 * The gaps are carried while the pair is close; once both are
 		 * beyond NTK_CLOSE of the scale (pairs drift apart through the
-		 * layers, fast in the chaotic phase), K alone is accurate enough.
+		 * layers, fast in the chaotic phase), K alone is accurate enough,
+		 * and the rest of the layers take it (the gaps are no longer kept).
 		 */
 		for (l = 0; l < p->depth; l++)
 		{
 			double		sl = ntk_geo_mean(kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz]);
 
 			if (g > NTK_CLOSE * sl && pp > NTK_CLOSE * sl)
-				ErfLayerFar(b, sw2, kx[l * sx], kz[l * sz], &K, &theta);
-			else
-				ErfLayerClose(b, sw2, kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz],
-							  kx[(l + 1) * sx], kz[(l + 1) * sz],
-							  rx[(l + 1) * sx], rz[(l + 1) * sz],
-							  &K, &g, &pp, &theta);
+				break;
+			ErfLayerClose(b, sw2, kx[l * sx], kz[l * sz], rx[l * sx], rz[l * sz],
+						  kx[(l + 1) * sx], kz[(l + 1) * sz],
+						  rx[(l + 1) * sx], rz[(l + 1) * sz],
+						  &K, &g, &pp, &theta);
 		}
+		for (; l < p->depth; l++)
+			ErfLayerFar(b, sw2, kx[l * sx], kz[l * sz], &K, &theta);
 	}
 	*nngp = K;
 	*ntk = theta;
