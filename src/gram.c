@@ -138,6 +138,21 @@ NowNs(void)
 #define NTK_DOT_FLOPS 3.2e10
 
 static int	gram_threads = 1;
+static const volatile sig_atomic_t *stop_flags[2];
+
+void
+ntk_set_stop_flags(const volatile sig_atomic_t *a, const volatile sig_atomic_t *b)
+{
+	stop_flags[0] = a;
+	stop_flags[1] = b;
+}
+
+/* Whether the backend asked to stop (ntk_set_stop_flags); cheap enough per row. */
+static inline int
+StopRequested(void)
+{
+	return (stop_flags[0] && *stop_flags[0]) || (stop_flags[1] && *stop_flags[1]);
+}
 
 void
 ntk_set_threads(int n)
@@ -357,6 +372,7 @@ typedef struct SymPanel
 	const double *rt;
 	double	   *K;
 	int			overflow[NTK_MAX_THREADS];	/* per worker: an Inf or NaN seen */
+	int			stopped[NTK_MAX_THREADS];	/* per worker: left early (StopRequested) */
 } SymPanel;
 
 /* Any Inf or NaN among v[0 .. count - 1]; branch-free so it vectorizes. */
@@ -390,6 +406,12 @@ SymPanelWork(void *arg, int worker, int nworkers)
 		long		blocks = (sp->n - j - 1 + NTK_RECURSE_BLOCK - 1) / NTK_RECURSE_BLOCK;
 		int			r0 = j + 1 + (int) (blocks * worker / nworkers) * NTK_RECURSE_BLOCK;
 		int			r1 = j + 1 + (int) (blocks * (worker + 1) / nworkers) * NTK_RECURSE_BLOCK;
+
+		if (StopRequested())
+		{
+			sp->stopped[worker] = 1;
+			return;
+		}
 
 		if (r1 > sp->n)
 			r1 = sp->n;
@@ -503,6 +525,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	sp.rt = rt;
 	sp.K = K;
 	memset(sp.overflow, 0, sizeof(sp.overflow));
+	memset(sp.stopped, 0, sizeof(sp.stopped));
 	done = 0.0;
 	for (jb = 0; jb < n && st == NTK_OK; jb += w)
 	{
@@ -527,8 +550,12 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 		if (took > NTK_SLOW_STEP_NS && took * used > panel_ns)
 			entry_ns *= took * used / panel_ns;	/* see NTK_SLOW_STEP_NS */
 		for (i = 0; i < nworkers; i++)
+		{
 			if (sp.overflow[i])
 				st = NTK_OVERFLOW;
+			if (sp.stopped[i])
+				st = NTK_CANCELED;	/* the entries are incomplete */
+		}
 		if (st != NTK_OK)
 			break;
 
@@ -556,6 +583,7 @@ typedef struct CrossBlock
 	const double *xrt;
 	double	   *K;
 	int			overflow[NTK_MAX_THREADS];	/* per worker: an Inf or NaN seen */
+	int			stopped[NTK_MAX_THREADS];	/* per worker: left early (StopRequested) */
 } CrossBlock;
 
 static void
@@ -586,6 +614,11 @@ CrossBlockWork(void *arg, int worker, int nworkers)
 					0.0, cb->K + (size_t) lo * cb->n, cb->n);
 	for (i = lo; i < hi; i++)
 	{
+		if (StopRequested())
+		{
+			cb->stopped[worker] = 1;
+			return;
+		}
 		ntk_recurse_segment(cb->p, cb->kind, cb->d, cb->K + (size_t) i * cb->n,
 							cb->n, cb->xkt, cb->xrt, (size_t) cb->n,
 							cb->qdiag + (size_t) i * len,
@@ -638,6 +671,7 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	cb.xrt = xtable + (size_t) (p->depth + 1) * n;
 	cb.K = K;
 	memset(cb.overflow, 0, sizeof(cb.overflow));
+	memset(cb.stopped, 0, sizeof(cb.stopped));
 	for (ib = 0; ib < m; ib += cb.h)
 	{
 		int			h = m - ib < block ? m - ib : block;
@@ -659,8 +693,12 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 			block = rows >= block ? block : (rows >= 2.0 ? (int) rows / 2 * 2 : 2);
 		}
 		for (i = 0; i < NTK_MAX_THREADS; i++)
+		{
 			if (cb.overflow[i])
 				st = NTK_OVERFLOW;
+			if (cb.stopped[i])
+				st = NTK_CANCELED;	/* the rows are incomplete */
+		}
 		if (st == NTK_OK && progress && progress(arg, (double) (ib + h) / m))
 			st = NTK_CANCELED;
 		if (st != NTK_OK)

@@ -13,6 +13,8 @@
 #ifndef NTK_GRAM_H
 #define NTK_GRAM_H
 
+#include <signal.h>
+
 #include "kernel.h"
 
 /*
@@ -34,6 +36,15 @@ typedef enum NtkKernelKind
  */
 extern NtkStatus ntk_points_diag(const NtkParams *p, const double *X, int n,
 								 int d, double *diag);
+
+/*
+ * Flags that ask a step to stop early (the backend's cancel and die flags):
+ * the recursion's workers read them between rows and columns, so a cancel
+ * does not wait for the end of a step however long the step turns out to be.
+ * A step that stopped returns NTK_CANCELED.  Process-wide; NULL to unset.
+ */
+extern void ntk_set_stop_flags(const volatile sig_atomic_t *a,
+							   const volatile sig_atomic_t *b);
 
 /* Threads the recursion may use (1 .. 64); process-wide. */
 extern void ntk_set_threads(int n);

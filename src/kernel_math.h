@@ -264,8 +264,8 @@ ntk_pair_is_close(double k1, double rx, double rz)
  * vectors x and z themselves: x's state strided as for ntk_pair_strided and
  * its norm, z's whole diagonal state (ntk_point_diag); dot only tells the
  * side, parallel or antiparallel.  Returns 0 where the dot-product route
- * (ntk_pair_strided) is accurate after all, an erf pair that never meets a
- * chaotic layer (kernel.c), and sets no output then.  Defined in kernel.c;
+ * (ntk_pair_strided) is accurate after all, an erf pair whose layers do not
+ * amplify rounding (kernel.c), and sets no output then.  Defined in kernel.c;
  * every path of every Gram calls it for such pairs, so they get the same
  * bits everywhere.
  */

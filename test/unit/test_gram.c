@@ -1212,6 +1212,55 @@ test_gram_progress(void)
  * activations run on the portable path, whose cost the step sizes assume
  * (the vector paths' depth-200 panels are cheap enough to stay full).
  */
+/*
+ * ntk_set_stop_flags: a raised flag stops the Gram and the cross kernel in
+ * their first step, with NTK_CANCELED (the SQL glue points the flags at the
+ * backend's cancel and die flags); a lowered one changes nothing.
+ */
+static void
+test_stop_flags(void)
+{
+	NtkParams	p = params(3, NTK_RELU, 1.0, 0.0);
+	int			n = 300;
+	int			d = 5;
+	size_t		len = ntk_diag_len(&p);
+	double	   *X = dalloc((size_t) n * d);
+	double	   *diag = dalloc((size_t) n * len);
+	double	   *work = dalloc(ntk_gram_work_len(&p, n));
+	double	   *K = dalloc((size_t) n * n);
+	volatile sig_atomic_t flag = 0;
+	volatile sig_atomic_t other = 0;
+	Progress	pr;
+	int			i;
+
+	for (i = 0; i < n * d; i++)
+		X[i] = urand() - 0.5;
+	check_status(ntk_points_diag(&p, X, n, d, diag), NTK_OK, "stop flags: diag");
+	ntk_set_stop_flags(&flag, &other);
+	check_status(ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K, NULL, NULL),
+				 NTK_OK, "stop flags lowered: gram_sym runs");
+	flag = 1;
+	progress_init(&pr, 0);
+	check_status(ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K, progress_fn, &pr),
+				 NTK_CANCELED, "stop flag raised: gram_sym is canceled");
+	check(pr.calls <= 1, "stop flag raised: gram_sym stops in its first recursion step");
+	ntk_diag_transpose(&p, diag, n, work, work + (size_t) (p.depth + 1) * n);
+	check_status(ntk_gram_cross(&p, NTK_KERNEL_NTK, X, n, diag, X, n, work, d, K, NULL, NULL),
+				 NTK_CANCELED, "stop flag raised: gram_cross is canceled");
+	flag = 0;
+	other = 1;
+	check_status(ntk_gram_cross(&p, NTK_KERNEL_NTK, X, n, diag, X, n, work, d, K, NULL, NULL),
+				 NTK_CANCELED, "second stop flag raised: gram_cross is canceled");
+	other = 0;
+	check_status(ntk_gram_cross(&p, NTK_KERNEL_NTK, X, n, diag, X, n, work, d, K, NULL, NULL),
+				 NTK_OK, "stop flags lowered again: gram_cross runs");
+	ntk_set_stop_flags(NULL, NULL);
+	free(X);
+	free(diag);
+	free(work);
+	free(K);
+}
+
 static void
 test_gram_deep_steps(void)
 {
@@ -2122,6 +2171,7 @@ main(int argc, char **argv)
 	test_cholesky();
 	test_gram_progress();
 	test_gram_deep_steps();
+	test_stop_flags();
 	test_blas_threads();
 	test_cholesky_threads();
 	test_tridiag();
