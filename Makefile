@@ -12,6 +12,7 @@ OBJS = \
 	src/kernel_sql.o \
 	src/model.o \
 	src/ntk.o \
+	src/nystrom.o \
 	src/options.o \
 	src/predict.o \
 	src/recursion.o \
@@ -35,7 +36,7 @@ $(OBJS): $(wildcard src/*.h)
 
 # C unit tests of the numerics: no server needed.
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
+UNIT_SRCS = src/kernel.c src/gram.c src/nystrom.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
 
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 
