@@ -568,54 +568,112 @@ ntk_sygst_lower(double *A, const double *L, int m, NtkProgressFn progress,
 	return NTK_OK;
 }
 
+/* Strict lower triangle into the strict upper one, the diagonal into diag. */
+static void
+SaveLower(const double *A, int m, double *diag)
+{
+	size_t		ld = (size_t) m;
+	int			i;
+	int			j;
+
+	for (j = 0; j < m; j++)
+	{
+		diag[j] = A[j + j * ld];
+		for (i = j + 1; i < m; i++)
+			((double *) A)[j + i * ld] = A[i + j * ld];
+	}
+}
+
+/* The inverse of SaveLower. */
+static void
+RestoreLower(double *A, int m, const double *diag)
+{
+	size_t		ld = (size_t) m;
+	int			i;
+	int			j;
+
+	for (j = 0; j < m; j++)
+	{
+		A[j + j * ld] = diag[j];
+		for (i = j + 1; i < m; i++)
+			A[i + j * ld] = A[j + i * ld];
+	}
+}
+
 NtkStatus
 ntk_nystrom_solve(double *Kmm, double *H, const double *B, int m, int k,
-				  double lambda, double jitter, double *alpha,
-				  int *failed_at, int *which,
+				  double lambda, double jitter, double *alpha, double *work,
+				  double *jitter_used, int *failed_at, int *which,
 				  NtkProgressFn progress, void *arg)
 {
 	SubProgress sp;
 	double		mean = 0.0;
-	NtkStatus	s;
+	double		rel = jitter;
+	NtkStatus	s = NTK_OK;
 	size_t		j;
+	int			attempt;
 	int			i;
 
 	*failed_at = 0;
 	*which = 0;
+	*jitter_used = 0.0;
 	if (m < 1 || k < 1)
 		return NTK_BAD_DIMENSION;
 	if (!(lambda >= 0.0) || !isfinite(lambda) || !(jitter >= 0.0) || !isfinite(jitter))
 		return NTK_NOT_FINITE;
 	sp.fn = progress;
 	sp.arg = arg;
-
-	/* L = chol(K_mm + e I) */
 	for (i = 0; i < m; i++)
 		mean += Kmm[i + (size_t) i * m];
 	mean /= m;
-	ntk_add_diagonal(Kmm, m, jitter * m * mean);
-	sp.p0 = 0.0;
-	sp.p1 = 0.3;
-	s = ntk_cholesky(Kmm, m, failed_at, progress ? SubReport : NULL, &sp);
-	if (s != NTK_OK)
-	{
-		*which = 1;
-		return s;
-	}
+	/* the inputs, kept in the upper triangles for another attempt */
+	SaveLower(Kmm, m, work);
+	SaveLower(H, m, work + m);
 
-	/* G = L^-1 H L^-T, then R = chol(G + lambda I) */
-	s = ntk_sygst_lower(H, Kmm, m, progress, arg, 0.3, 0.8);
-	if (s != NTK_OK)
-		return s;
-	ntk_add_diagonal(H, m, lambda);
-	sp.p0 = 0.8;
-	sp.p1 = 1.0;
-	s = ntk_cholesky(H, m, failed_at, progress ? SubReport : NULL, &sp);
-	if (s != NTK_OK)
+	for (attempt = 0; attempt < NTK_NYSTROM_ATTEMPTS; attempt++)
 	{
-		*which = 2;
-		return s;
+		if (attempt > 0)
+		{
+			RestoreLower(Kmm, m, work);
+			RestoreLower(H, m, work + m);
+			rel = fmax(rel, NTK_NYSTROM_JITTER) * 100.0;
+		}
+		*jitter_used = rel * m;
+
+		/* L = chol(K_mm + e I) */
+		ntk_add_diagonal(Kmm, m, rel * m * mean);
+		sp.p0 = 0.0;
+		sp.p1 = 0.3;
+		s = ntk_cholesky(Kmm, m, failed_at, progress ? SubReport : NULL, &sp);
+		if (s == NTK_NOT_POSITIVE_DEFINITE)
+		{
+			*which = 1;
+			continue;
+		}
+		if (s != NTK_OK)
+			return s;
+
+		/* G = L^-1 H L^-T, then R = chol(G + lambda I) */
+		s = ntk_sygst_lower(H, Kmm, m, progress, arg, 0.3, 0.8);
+		if (s != NTK_OK)
+			return s;
+		ntk_add_diagonal(H, m, lambda);
+		sp.p0 = 0.8;
+		sp.p1 = 1.0;
+		s = ntk_cholesky(H, m, failed_at, progress ? SubReport : NULL, &sp);
+		if (s == NTK_NOT_POSITIVE_DEFINITE)
+		{
+			*which = 2;
+			continue;
+		}
+		if (s != NTK_OK)
+			return s;
+		*which = 0;
+		*failed_at = 0;
+		break;
 	}
+	if (s != NTK_OK)
+		return s;
 
 	/* alpha = L^-T R^-T R^-1 L^-1 B */
 	memcpy(alpha, B, (size_t) m * k * sizeof(double));

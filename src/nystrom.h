@@ -213,33 +213,48 @@ extern NtkStatus ntk_nystrom_unpack(const void *in, size_t len,
  */
 
 /*
- * Default relative jitter of K_mm: jitter * mean(diag K_mm) is added to
- * its diagonal before the Cholesky factorization (times m, see
- * ntk_nystrom_solve).
+ * Default relative jitter of K_mm: jitter * m * mean(diag K_mm) is added to
+ * its diagonal before the Cholesky factorization; multiplied by 100 for
+ * each further attempt (see ntk_nystrom_solve), at most
+ * NTK_NYSTROM_ATTEMPTS in all (1e-15 m up to 1e-7 m).
  */
 #define NTK_NYSTROM_JITTER 1e-15
+#define NTK_NYSTROM_ATTEMPTS 5
 
 /*
  * Coefficients alpha (column-major m x k) of the Nystrom fit with absolute
- * ridge lambda (> 0):
+ * ridge lambda (>= 0):
  *	L = chol(K_mm + e I),  e = jitter * m * mean(diag K_mm),
  *	G = L^-1 H L^-T,  R = chol(G + lambda I),
  *	alpha = L^-T R^-T R^-1 L^-1 B,
  * which solves (H + lambda (K_mm + e I)) alpha = B without forming that
  * matrix, whose condition number is K_mm's times H's.
- * Kmm: the centers' Gram (lower triangle, from ntk_gram_sym), overwritten
- * by L; H: the statistics' H (lower triangle), overwritten by R; B (m x k)
- * read.  Progress: the factorization of K_mm 0 .. 0.3, the reduction
- * 0.3 .. 0.8, the second factorization 0.8 .. 1.
  *
- * Return: NTK_OK, NTK_NOT_POSITIVE_DEFINITE (*failed_at as ntk_cholesky's;
- * *which 1 for K_mm, 2 for G + lambda I), NTK_BAD_DIMENSION, NTK_CANCELED,
- * NTK_LAPACK_ERROR.
+ * H is rounded (u |H|) when it is formed, and L^-1 magnifies that by up to
+ * 1 / e: with K_mm near singular (near-duplicate centers) G + lambda I can
+ * come out indefinite.  Then the whole solve is done again from the inputs
+ * with 100 times the jitter, up to NTK_NYSTROM_ATTEMPTS times; the jitter
+ * moves the predictions by about e / lambda (relative), *jitter_used gets
+ * the last e / mean(diag K_mm).
+ *
+ * Kmm: the centers' Gram (lower triangle, from ntk_gram_sym), overwritten
+ * by L, its upper triangle by a copy of its lower one; H: the statistics'
+ * H (lower triangle), overwritten by R and likewise; B (m x k) read; work:
+ * 2 m doubles.  Progress: the factorization of K_mm 0 .. 0.3, the
+ * reduction 0.3 .. 0.8, the second factorization 0.8 .. 1 (again from 0
+ * on another attempt).
+ *
+ * Return: NTK_OK, NTK_NOT_POSITIVE_DEFINITE on the last attempt (*failed_at
+ * as ntk_cholesky's; *which 1 for K_mm, 2 for G + lambda I),
+ * NTK_BAD_DIMENSION, NTK_NOT_FINITE (lambda or jitter), NTK_OVERFLOW
+ * (alpha), NTK_CANCELED, NTK_LAPACK_ERROR.
  */
 extern NtkStatus ntk_nystrom_solve(double *Kmm, double *H, const double *B,
 								   int m, int k, double lambda, double jitter,
-								   double *alpha, int *failed_at, int *which,
-								   NtkProgressFn progress, void *arg);
+								   double *alpha, double *work,
+								   double *jitter_used, int *failed_at,
+								   int *which, NtkProgressFn progress,
+								   void *arg);
 
 /*
  * The reduction G = L^-1 A L^-T in place (A's lower triangle, L lower,

@@ -571,6 +571,8 @@ test_exact(NtkParams p, NtkKernelKind kind, int d, double ridge, double tol)
 	double	   *P1 = dalloc((size_t) t * k);
 	double	   *P2 = dalloc((size_t) t * k);
 	double	   *work = dalloc(ntk_nystrom_work_len(&p, n));
+	double	   *swork = dalloc(2 * (size_t) n);
+	double		jused;
 	NtkCenters *set = centers_new(n, d, 1);
 	NtkNystromStats st;
 	double		mean = 0.0;
@@ -614,8 +616,9 @@ test_exact(NtkParams p, NtkKernelKind kind, int d, double ridge, double tol)
 	check(fabs(st.diag_sum / st.n - mean / n) <= 1e-14 * mean / n, "mean self kernel");
 	ntk_gram_sym(&p, kind, C, n, d, diag, table, Kmm, NULL, NULL);
 	check_status(ntk_nystrom_solve(Kmm, H, B, n, k, ridge * st.diag_sum / st.n,
-								   NTK_NYSTROM_JITTER, A2, &failed, &which, NULL, NULL),
+								   NTK_NYSTROM_JITTER, A2, swork, &jused, &failed, &which, NULL, NULL),
 				 NTK_OK, "ntk_nystrom_solve");
+	check(jused == NTK_NYSTROM_JITTER * n, "the first jitter sufficed");
 	ntk_points_diag(&p, C, n, d, diag);
 	ntk_diag_transpose(&p, diag, n, table, table + (size_t) (p.depth + 1) * n);
 	ntk_gram_cross(&p, kind, T, t, tdiag, C, n, table, d, Kt, NULL, NULL);
@@ -647,6 +650,7 @@ test_exact(NtkParams p, NtkKernelKind kind, int d, double ridge, double tol)
 	free(P1);
 	free(P2);
 	free(work);
+	free(swork);
 	free(set);
 }
 
@@ -658,16 +662,18 @@ test_solve_errors(void)
 	double		H[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
 	double		B[3] = {1, 1, 1};
 	double		alpha[3];
+	double		swork[6];
+	double		jused;
 	int			failed;
 	int			which;
 
-	check_status(ntk_nystrom_solve(Kmm, H, B, m, 1, 1e-3, 0.0, alpha, &failed, &which,
+	check_status(ntk_nystrom_solve(Kmm, H, B, m, 1, 1e-3, 0.0, alpha, swork, &jused, &failed, &which,
 								   NULL, NULL), NTK_NOT_POSITIVE_DEFINITE,
 				 "indefinite K_mm refused");
 	check(which == 1 && failed == 2, "reported at K_mm's second row");
-	check_status(ntk_nystrom_solve(Kmm, H, B, m, 1, NAN, 0.0, alpha, &failed, &which,
+	check_status(ntk_nystrom_solve(Kmm, H, B, m, 1, NAN, 0.0, alpha, swork, &jused, &failed, &which,
 								   NULL, NULL), NTK_NOT_FINITE, "NaN ridge refused");
-	check_status(ntk_nystrom_solve(Kmm, H, B, 0, 1, 1e-3, 0.0, alpha, &failed, &which,
+	check_status(ntk_nystrom_solve(Kmm, H, B, 0, 1, 1e-3, 0.0, alpha, swork, &jused, &failed, &which,
 								   NULL, NULL), NTK_BAD_DIMENSION, "m = 0 refused");
 }
 
