@@ -537,6 +537,13 @@ test_sygst(void)
 	LAPACKE_dsygst(LAPACK_COL_MAJOR, 1, 'L', m, A2, m, L, m);
 	check(rel_diff(A, A2, (size_t) m * m, m) < 1e-12,
 		  "ntk_sygst_lower equals LAPACK's dsygst");
+	{
+		int			calls = 0;
+
+		check_status(ntk_sygst_lower(A, L, m, cancel_now, &calls, 0, 1), NTK_CANCELED,
+					 "ntk_sygst_lower cancels between blocks");
+		check(calls == 2, "after the second block");
+	}
 	free(A);
 	free(A2);
 	free(L);
@@ -619,6 +626,14 @@ test_exact(NtkParams p, NtkKernelKind kind, int d, double ridge, double tol)
 								   NTK_NYSTROM_JITTER, A2, swork, &jused, &failed, &which, NULL, NULL),
 				 NTK_OK, "ntk_nystrom_solve");
 	check(jused == NTK_NYSTROM_JITTER * n, "the first jitter sufficed");
+	{
+		int			calls = 0;
+
+		ntk_gram_sym(&p, kind, C, n, d, diag, table, Kmm, NULL, NULL);
+		check_status(ntk_nystrom_solve(Kmm, H, B, n, k, 1.0, 0.0, A2, swork, &jused, &failed,
+									   &which, cancel_now, &calls), NTK_CANCELED,
+					 "ntk_nystrom_solve cancels");
+	}
 	ntk_points_diag(&p, C, n, d, diag);
 	ntk_diag_transpose(&p, diag, n, table, table + (size_t) (p.depth + 1) * n);
 	ntk_gram_cross(&p, kind, T, t, tdiag, C, n, table, d, Kt, NULL, NULL);
