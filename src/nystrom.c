@@ -68,7 +68,7 @@ SetSlots(const NtkCenters *set)
 static inline double *
 SetRows(const NtkCenters *set)
 {
-	return (double *) ((char *) SetSlots(set) + ((size_t) set->m * 4 + 7) / 8 * 8);
+	return (double *) (void *) ((char *) SetSlots(set) + ((size_t) set->m * 4 + 7) / 8 * 8);
 }
 
 static inline const double *
@@ -435,7 +435,7 @@ void
 ntk_nystrom_pack(const NtkNystromStats *st, void *out)
 {
 	NtkNystromPacked *hdr = (NtkNystromPacked *) out;
-	double	   *v = (double *) ((char *) out + sizeof(NtkNystromPacked));
+	char	   *v = (char *) out + sizeof(NtkNystromPacked);
 	size_t		m = (size_t) st->key.m;
 	size_t		j;
 
@@ -447,7 +447,7 @@ ntk_nystrom_pack(const NtkNystromStats *st, void *out)
 	for (j = 0; j < m; j++)
 	{
 		memcpy(v, st->H + j + j * m, (m - j) * sizeof(double));
-		v += m - j;
+		v += (m - j) * sizeof(double);
 	}
 	memcpy(v, st->B, m * (size_t) st->key.k * sizeof(double));
 }
@@ -457,7 +457,7 @@ ntk_nystrom_unpack(const void *in, size_t len, NtkNystromStats *st,
 				   double *H, double *B)
 {
 	NtkNystromPacked hdr;
-	const double *v = (const double *) ((const char *) in + sizeof(NtkNystromPacked));
+	const char *v = (const char *) in + sizeof(NtkNystromPacked);
 	size_t		m;
 	size_t		j;
 
@@ -477,7 +477,7 @@ ntk_nystrom_unpack(const void *in, size_t len, NtkNystromStats *st,
 	for (j = 0; j < m; j++)
 	{
 		memcpy(H + j + j * m, v, (m - j) * sizeof(double));
-		v += m - j;
+		v += (m - j) * sizeof(double);
 	}
 	memcpy(B, v, m * (size_t) hdr.key.k * sizeof(double));
 	return NTK_OK;
