@@ -14,7 +14,8 @@
  *	         dpotrf of G + lambda I) on copies of ours' inputs.
  *
  *	  Repetitions alternate ours and the floor (the machine may be shared);
- *	  times are medians.  Data: rows uniform in [0, 1) (pixel-like), k
+ *	  times are medians; ratio is the medians' ratio, rep_ratio the median of
+ *	  each repetition's ratio (ours and the floor run minutes apart).  Data: rows uniform in [0, 1) (pixel-like), k
  *	  one-hot targets.
  *
  * Usage: bench_nystrom [-n N] [-m M] [-d D] [-L depth] [-t threads]
@@ -124,7 +125,7 @@ main(int argc, char **argv)
 	double	   *X, *Y, *C, *cdiag, *ctable, *gwork, *work, *H, *B, *Kmm, *alpha;
 	double	   *Hc, *Kc, *swork, *Fb;
 	double	   *t_centers, *t_stats, *t_kmm, *t_solve, *t_ours;
-	double	   *t_fdots, *t_fsyrk, *t_fkmm, *t_ffact, *t_floor;
+	double	   *t_fdots, *t_fsyrk, *t_fkmm, *t_ffact, *t_floor, *rep_ratio;
 	double		lambda = 0.0;
 	double		jitter_used = 0.0;
 	int			c, r;
@@ -189,6 +190,7 @@ main(int argc, char **argv)
 	t_fkmm = dalloc(reps);
 	t_ffact = dalloc(reps);
 	t_floor = dalloc(reps);
+	rep_ratio = dalloc(reps);
 
 	printf("bench_nystrom: n=%d m=%d d=%d k=%d depth=%d %s ntk, threads=%d, reps=%d, "
 		   "block %d rows\n", n, m, d, k, p.depth, ntk_activation_name(p.activation),
@@ -284,19 +286,20 @@ main(int argc, char **argv)
 		t1 = now();
 		t_ffact[r] = t1 - t0;
 		t_floor[r] = t_fdots[r] + t_fsyrk[r] + t_fkmm[r] + t_ffact[r];
+		rep_ratio[r] = t_ours[r] / t_floor[r];
 		printf("rep %d floor: dgemm dots %.2f s, dsyrk H %.2f s, dsyrk K_mm dots %.2f s, "
-			   "dpotrf+dsygst+dpotrf %.2f s: %.2f s\n", r, t_fdots[r], t_fsyrk[r],
-			   t_fkmm[r], t_ffact[r], t_floor[r]);
+			   "dpotrf+dsygst+dpotrf %.2f s: %.2f s (ratio %.3f)\n", r, t_fdots[r], t_fsyrk[r],
+			   t_fkmm[r], t_ffact[r], t_floor[r], rep_ratio[r]);
 		fflush(stdout);
 	}
 
 	printf("RESULT nystrom n=%d m=%d d=%d depth=%d threads=%d reps=%d centers_s=%.3f "
 		   "stats_s=%.3f kmm_s=%.3f solve_s=%.3f ours_s=%.3f floor_dots_s=%.3f "
-		   "floor_syrk_s=%.3f floor_kmm_s=%.3f floor_fact_s=%.3f floor_s=%.3f ratio=%.3f\n",
+		   "floor_syrk_s=%.3f floor_kmm_s=%.3f floor_fact_s=%.3f floor_s=%.3f ratio=%.3f rep_ratio=%.3f\n",
 		   n, m, d, p.depth, threads, reps, median(t_centers, reps), median(t_stats, reps),
 		   median(t_kmm, reps), median(t_solve, reps), median(t_ours, reps),
 		   median(t_fdots, reps), median(t_fsyrk, reps), median(t_fkmm, reps),
 		   median(t_ffact, reps), median(t_floor, reps),
-		   median(t_ours, reps) / median(t_floor, reps));
+		   median(t_ours, reps) / median(t_floor, reps), median(rep_ratio, reps));
 	return 0;
 }

@@ -179,10 +179,10 @@ c_summary() {   # the RESULT lines of bench_gram as a short table
             printf "  eigh      n=%s: dsyevd %.3f s, ntk_eigh %.3f s, ratio %.2f; longest step between reports %.3f s\n",
                 v["n"], v["dsyevd_s"], v["ntk_eigh_s"], v["ratio"], v["longest_step_s"]
         else if (kind == "nystrom")
-            printf "  Nystrom   n=%s m=%s d=%s depth=%s: floor %.2f s (dgemm %.2f + dsyrk %.2f + K_mm %.2f + dpotrf/dsygst/dpotrf %.2f), ours %.2f s (statistics %.2f, K_mm %.2f, solve %.2f), ratio %.2f; centers %.2f s\n",
+            printf "  Nystrom   n=%s m=%s d=%s depth=%s: floor %.2f s (dgemm %.2f + dsyrk %.2f + K_mm %.2f + dpotrf/dsygst/dpotrf %.2f), ours %.2f s (statistics %.2f, K_mm %.2f, solve %.2f), ratio %.2f (per repetition %.2f); centers %.2f s\n",
                 v["n"], v["m"], v["d"], v["depth"], v["floor_s"], v["floor_dots_s"], v["floor_syrk_s"],
                 v["floor_kmm_s"], v["floor_fact_s"], v["ours_s"], v["stats_s"], v["kmm_s"], v["solve_s"],
-                v["ratio"], v["centers_s"]
+                v["ratio"], v["rep_ratio"], v["centers_s"]
         else if (kind == "recursion")
             printf "  recursion n=%s d=%s depth=%s: %.2f ns per entry per layer (from the Gram run); scalar ntk_pair, 1 thread: %.2f ns\n",
                 v["n"], v["d"], v["depth"], v["ns_per_entry_layer"], v["scalar_pair_ns_per_entry_layer"]

@@ -425,7 +425,8 @@ ntk_nystrom_merge(NtkNystromStats *dst, const NtkNystromStats *src)
 size_t
 ntk_nystrom_packed_size(int m, int k)
 {
-	if (m < 1 || k < 1)
+	if (m < 1 || k < 1 ||
+		8.0 * ((double) m * (m + 1.0) / 2 + (double) m * k) > (double) (SIZE_MAX / 2))
 		return 0;
 	return sizeof(NtkNystromPacked) +
 		((size_t) m * ((size_t) m + 1) / 2 + (size_t) m * k) * sizeof(double);
@@ -466,8 +467,20 @@ ntk_nystrom_unpack(const void *in, size_t len, NtkNystromStats *st,
 	memcpy(&hdr, in, sizeof(hdr));
 	if (hdr.magic != NTK_NYSTROM_MAGIC || hdr.key.m < 1 || hdr.key.k < 1 ||
 		hdr.key.d < 1 || hdr.n < 0 ||
+		(hdr.key.kind != NTK_KERNEL_NTK && hdr.key.kind != NTK_KERNEL_NNGP) ||
 		ntk_nystrom_packed_size(hdr.key.m, hdr.key.k) != len)
 		return NTK_BAD_DIMENSION;
+	{
+		NtkParams	p;
+		NtkStatus	s;
+
+		p.depth = hdr.key.depth;
+		p.activation = (NtkActivation) hdr.key.activation;
+		p.sigma_w = hdr.key.sigma_w;
+		p.sigma_b = hdr.key.sigma_b;
+		if ((s = ntk_params_check(&p)) != NTK_OK)
+			return s;
+	}
 	m = (size_t) hdr.key.m;
 	st->key = hdr.key;
 	st->n = hdr.n;

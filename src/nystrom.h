@@ -186,8 +186,9 @@ extern NtkStatus ntk_nystrom_merge(NtkNystromStats *dst,
 /*
  * The state as one flat buffer (to send between processes): a header
  * (NtkNystromPacked), H's lower triangle column by column, then B:
- * ntk_nystrom_packed_size(m, k) bytes.  Unpacking checks the header
- * (magic, sizes against len) and fills a state whose H and B the caller
+ * ntk_nystrom_packed_size(m, k) bytes (0 if m or k < 1 or too large).
+ * Unpacking checks the header (magic, sizes against len: NTK_BAD_DIMENSION;
+ * the kernel parameters: ntk_params_check's status) and fills a state whose H and B the caller
  * provides (m^2 and m k doubles).
  */
 typedef struct NtkNystromPacked

@@ -458,6 +458,14 @@ test_statistics(void)
 		buf[0] ^= 1;
 		check_status(ntk_nystrom_unpack(buf, size, &u, H[2], B[2]), NTK_BAD_DIMENSION,
 					 "unpack refuses a bad magic");
+		buf[0] ^= 1;
+		((NtkNystromPacked *) (void *) buf)->key.depth = -1;
+		check_status(ntk_nystrom_unpack(buf, size, &u, H[2], B[2]), NTK_BAD_DEPTH,
+					 "unpack refuses a bad depth");
+		((NtkNystromPacked *) (void *) buf)->key.depth = p.depth;
+		((NtkNystromPacked *) (void *) buf)->key.kind = 7;
+		check_status(ntk_nystrom_unpack(buf, size, &u, H[2], B[2]), NTK_BAD_DIMENSION,
+					 "unpack refuses an unknown kernel kind");
 		free(buf);
 	}
 
