@@ -12,6 +12,7 @@ OBJS = \
 	src/kernel_sql.o \
 	src/model.o \
 	src/ntk.o \
+	src/nystrom.o \
 	src/options.o \
 	src/predict.o \
 	src/recursion.o \
@@ -35,7 +36,7 @@ $(OBJS): $(wildcard src/*.h)
 
 # C unit tests of the numerics: no server needed.
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
+UNIT_SRCS = src/kernel.c src/gram.c src/nystrom.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
 
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 
@@ -67,8 +68,11 @@ EXTRA_CLEAN += test/unit/libntkcore.so
 bench/bench_gram: bench/bench_gram.c $(UNIT_SRCS) $(wildcard src/*.h)
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_gram.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
+bench/bench_nystrom: bench/bench_nystrom.c $(UNIT_SRCS) $(wildcard src/*.h)
+	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_nystrom.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+
 .PHONY: bench
-bench: bench/bench_gram
+bench: bench/bench_gram bench/bench_nystrom
 	bash bench/run.sh
 
-EXTRA_CLEAN += bench/bench_gram
+EXTRA_CLEAN += bench/bench_gram bench/bench_nystrom

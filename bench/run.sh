@@ -9,14 +9,17 @@
 #
 #   bash bench/run.sh [--quick] [--threads N] [--reps N] [--no-install]
 #                     [--no-c] [--no-db] [--gram "n d depth"] [--rec "n d depth"]
-#                     [--eigh n]
+#                     [--eigh n] [--nys "n m d"]
 #                     [-- bench_db.py options...]
 #
 # Defaults (the issue's sizes): Gram/Cholesky n=8000 d=784 depth 3 (and the
 # same Gram with erf), recursion n=8000 d=16 depth 5, eigendecomposition
-# n=4000 (the Gram's leading block),
+# n=4000 (the Gram's leading block), Nystrom statistics and solve n=60000
+# m=10000 d=784 depth 3 (bench/bench_nystrom, 2 repetitions: ~10 minutes on
+# an idle 2-core machine),
 # in-db fit n=8000 d=784 depth 3, 2 threads
-# (OPENBLAS_NUM_THREADS=2 and ntk.threads=2).  --quick: n=2000 everywhere.
+# (OPENBLAS_NUM_THREADS=2 and ntk.threads=2).  --quick: n=2000 everywhere
+# (Nystrom n=4000 m=1000).
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -32,10 +35,11 @@ RUN_DB=1
 GRAM=""
 REC=""
 EIGH_N=""
+NYS=""
 DB_ARGS=()
 
 usage() {
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
         --gram) GRAM=$2; shift ;;
         --rec) REC=$2; shift ;;
         --eigh) EIGH_N=$2; shift ;;
+        --nys) NYS=$2; shift ;;
         --) shift; DB_ARGS+=("$@"); break ;;
         -h|--help) usage ;;
         *) echo "bench/run.sh: unknown option $1" >&2; usage ;;
@@ -62,9 +67,9 @@ done
 DB_REPS=()
 [ -n "$REPS" ] && DB_REPS=(--reps "$REPS")
 if [ "$QUICK" = 1 ]; then
-    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}"
+    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}" "${NYS:=4000 1000 784}"
 else
-    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}" "${EIGH_N:=4000}"
+    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}" "${EIGH_N:=4000}" "${NYS:=60000 10000 784}"
 fi
 export OPENBLAS_NUM_THREADS=$THREADS
 
@@ -90,7 +95,7 @@ prepare() {     # packages, extension and C bench; logs to $LOG
             || { note "build failed:"; tail -30 "$LOG" >&2; return 1; }
     fi
     if [ "$RUN_C" = 1 ]; then
-        make -s bench/bench_gram >>"$LOG" 2>&1 \
+        make -s bench/bench_gram bench/bench_nystrom >>"$LOG" 2>&1 \
             || { note "bench/bench_gram build failed:"; tail -30 "$LOG" >&2; return 1; }
     fi
 }
@@ -122,6 +127,11 @@ report() {      # everything on stdout is the report
         bench/bench_gram -n "${g[0]}" -d "${g[1]}" -L "${g[2]}" -a erf -t "$THREADS" -r "$REPS" -C \
             | sed 's/^RESULT recursion/RESULT recursion-erf/; s/^RESULT gram/RESULT gram-erf/' \
             | tee -a "$cout" || rc=1
+        echo
+        local y=($NYS)
+        note "bench_nystrom: statistics + solve n=${y[0]} m=${y[1]} d=${y[2]} depth=${g[2]}"
+        bench/bench_nystrom -n "${y[0]}" -m "${y[1]}" -d "${y[2]}" -L "${g[2]}" -t "$THREADS" \
+            -r 2 | tee -a "$cout" || rc=1
         echo
     fi
 
@@ -168,6 +178,11 @@ c_summary() {   # the RESULT lines of bench_gram as a short table
         } else if (kind == "eigh")
             printf "  eigh      n=%s: dsyevd %.3f s, ntk_eigh %.3f s, ratio %.2f; longest step between reports %.3f s\n",
                 v["n"], v["dsyevd_s"], v["ntk_eigh_s"], v["ratio"], v["longest_step_s"]
+        else if (kind == "nystrom")
+            printf "  Nystrom   n=%s m=%s d=%s depth=%s: floor %.2f s (dgemm %.2f + dsyrk %.2f + K_mm %.2f + dpotrf/dsygst/dpotrf %.2f), ours %.2f s (statistics %.2f, K_mm %.2f, solve %.2f), ratio %.2f (per repetition %.2f); centers %.2f s\n",
+                v["n"], v["m"], v["d"], v["depth"], v["floor_s"], v["floor_dots_s"], v["floor_syrk_s"],
+                v["floor_kmm_s"], v["floor_fact_s"], v["ours_s"], v["stats_s"], v["kmm_s"], v["solve_s"],
+                v["ratio"], v["rep_ratio"], v["centers_s"]
         else if (kind == "recursion")
             printf "  recursion n=%s d=%s depth=%s: %.2f ns per entry per layer (from the Gram run); scalar ntk_pair, 1 thread: %.2f ns\n",
                 v["n"], v["d"], v["depth"], v["ns_per_entry_layer"], v["scalar_pair_ns_per_entry_layer"]

@@ -47,6 +47,7 @@ check numpy-reference bash -c "make -s test/unit/libntkcore.so && $PY test/pytho
 check near-parallel $PY test/python/test_near_parallel.py
 check finite-width $PY test/python/test_finite_width.py
 check properties $PY test/python/test_properties.py
+check nystrom $PY test/python/test_nystrom.py
 
 # 2. the numerics under AddressSanitizer + UBSan, the deterministic fuzz run
 # of the numerics and the validation decisions (committed seeds, then a fixed
