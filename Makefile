@@ -13,6 +13,7 @@ OBJS = \
 	src/model.o \
 	src/ntk.o \
 	src/options.o \
+	src/packed.o \
 	src/predict.o \
 	src/recursion.o \
 	src/solve.o \
@@ -35,7 +36,7 @@ $(OBJS): $(wildcard src/*.h)
 
 # C unit tests of the numerics: no server needed.
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c src/gram.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
+UNIT_SRCS = src/kernel.c src/gram.c src/packed.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
 
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 
