@@ -68,8 +68,11 @@ EXTRA_CLEAN += test/unit/libntkcore.so
 bench/bench_gram: bench/bench_gram.c $(UNIT_SRCS) $(wildcard src/*.h)
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_gram.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
+bench/bench_packed: bench/bench_packed.c $(UNIT_SRCS) $(wildcard src/*.h)
+	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_packed.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+
 .PHONY: bench
-bench: bench/bench_gram
+bench: bench/bench_gram bench/bench_packed
 	bash bench/run.sh
 
-EXTRA_CLEAN += bench/bench_gram
+EXTRA_CLEAN += bench/bench_gram bench/bench_packed

@@ -9,12 +9,14 @@
 #
 #   bash bench/run.sh [--quick] [--threads N] [--reps N] [--no-install]
 #                     [--no-c] [--no-db] [--gram "n d depth"] [--rec "n d depth"]
-#                     [--eigh n]
+#                     [--eigh n] [--packed "n ..."]
 #                     [-- bench_db.py options...]
 #
 # Defaults (the sizes): Gram/Cholesky n=8000 d=784 depth 3 (and the
 # same Gram with erf), recursion n=8000 d=16 depth 5, eigendecomposition
-# n=4000 (the Gram's leading block),
+# n=4000 (the Gram's leading block), packed (RFP) Gram/Cholesky against
+# full storage, dpftrf and dpotrf n=8000 (bench/bench_packed; --packed
+# "8000 20000" for the second size, ~10 GB and ~10 min),
 # in-db fit n=8000 d=784 depth 3, 2 threads
 # (OPENBLAS_NUM_THREADS=2 and ntk.threads=2).  --quick: n=2000 everywhere.
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them.
@@ -32,6 +34,7 @@ RUN_DB=1
 GRAM=""
 REC=""
 EIGH_N=""
+PACKED_N=""
 DB_ARGS=()
 
 usage() {
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
         --gram) GRAM=$2; shift ;;
         --rec) REC=$2; shift ;;
         --eigh) EIGH_N=$2; shift ;;
+        --packed) PACKED_N=$2; shift ;;
         --) shift; DB_ARGS+=("$@"); break ;;
         -h|--help) usage ;;
         *) echo "bench/run.sh: unknown option $1" >&2; usage ;;
@@ -62,9 +66,9 @@ done
 DB_REPS=()
 [ -n "$REPS" ] && DB_REPS=(--reps "$REPS")
 if [ "$QUICK" = 1 ]; then
-    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}"
+    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}" "${PACKED_N:=2000}"
 else
-    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}" "${EIGH_N:=4000}"
+    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}" "${EIGH_N:=4000}" "${PACKED_N:=8000}"
 fi
 export OPENBLAS_NUM_THREADS=$THREADS
 
@@ -90,8 +94,8 @@ prepare() {     # packages, extension and C bench; logs to $LOG
             || { note "build failed:"; tail -30 "$LOG" >&2; return 1; }
     fi
     if [ "$RUN_C" = 1 ]; then
-        make -s bench/bench_gram >>"$LOG" 2>&1 \
-            || { note "bench/bench_gram build failed:"; tail -30 "$LOG" >&2; return 1; }
+        make -s bench/bench_gram bench/bench_packed >>"$LOG" 2>&1 \
+            || { note "bench/bench_gram or bench_packed build failed:"; tail -30 "$LOG" >&2; return 1; }
     fi
 }
 
@@ -123,6 +127,13 @@ report() {      # everything on stdout is the report
             | sed 's/^RESULT recursion/RESULT recursion-erf/; s/^RESULT gram/RESULT gram-erf/' \
             | tee -a "$cout" || rc=1
         echo
+        local pn
+        for pn in $PACKED_N; do
+            note "bench_packed: packed (RFP) vs full n=$pn d=${g[1]} depth=${g[2]}"
+            bench/bench_packed -n "$pn" -d "${g[1]}" -L "${g[2]}" -t "$THREADS" -r "$REPS" \
+                | tee -a "$cout" || rc=1
+            echo
+        done
     fi
 
     if [ "$RUN_DB" = 1 ]; then
@@ -171,7 +182,14 @@ c_summary() {   # the RESULT lines of bench_gram as a short table
         else if (kind == "recursion")
             printf "  recursion n=%s d=%s depth=%s: %.2f ns per entry per layer (from the Gram run); scalar ntk_pair, 1 thread: %.2f ns\n",
                 v["n"], v["d"], v["depth"], v["ns_per_entry_layer"], v["scalar_pair_ns_per_entry_layer"]
-        else if (kind == "recursion-only")
+        else if (kind == "packed") {
+            printf "  packed    n=%s: Gram %.3f s vs full %.3f s (%.3f); Cholesky %.3f s vs dpftrf %.3f s (%.3f), dpotrf %.3f s (%.3f)\n",
+                v["n"], v["gram_packed_s"], v["gram_full_s"], v["gram_packed_s"] / v["gram_full_s"],
+                v["chol_packed_s"], v["dpftrf_s"], v["chol_packed_s"] / v["dpftrf_s"],
+                v["dpotrf_s"], v["chol_packed_s"] / v["dpotrf_s"]
+            printf "  packed fit numerics n=%s: %.3f s vs full %.3f s, ratio %.3f\n",
+                v["n"], v["fit_packed_s"], v["fit_full_s"], v["fit_packed_s"] / v["fit_full_s"]
+        } else if (kind == "recursion-only")
             printf "  recursion n=%s d=%s depth=%s: %.2f ns per entry per layer (Gram %.3f s, dsyrk %.4f s); scalar ntk_pair, 1 thread: %.2f ns\n",
                 v["n"], v["d"], v["depth"], v["ns_per_entry_layer"], v["gram_s"], v["dsyrk_s"],
                 v["scalar_pair_ns_per_entry_layer"]
