@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,17 @@ now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the process, all threads (OpenBLAS's spinning included) */
+static double
+cpu_now(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+		ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 static void *
@@ -74,6 +86,17 @@ cmp_double(const void *a, const void *b)
 	double		y = *(const double *) b;
 
 	return x < y ? -1 : x > y;
+}
+
+static double
+minimum(const double *v, int count)
+{
+	double		m = v[0];
+	int			i;
+
+	for (i = 1; i < count; i++)
+		m = v[i] < m ? v[i] : m;
+	return m;
 }
 
 static double
@@ -154,7 +177,10 @@ main(int argc, char **argv)
 	double	   *B;
 	double	   *Y;
 	double		t[NTIMES][MAX_REPS];
+	double		cpu[NTIMES][MAX_REPS];
+	double		c0;
 	double		med[NTIMES];
+	double		mins[NTIMES];
 	double		lambda;
 	double		gap_gram = 0.0;
 	double		gap_chol = 0.0;
@@ -242,11 +268,13 @@ main(int argc, char **argv)
 		for (v = 0; v < 2; v++)
 		{
 			t0 = now();
+			c0 = cpu_now();
 			if ((v ^ first) == 0)
 			{
 				die_status(ntk_gram_sym(&p, NTK_KERNEL_NTK, X, n, d, diag, work, K, NULL, NULL),
 						   "ntk_gram_sym");
 				t[GRAM_FULL][r] = now() - t0;
+				cpu[GRAM_FULL][r] = cpu_now() - c0;
 			}
 			else
 			{
@@ -255,10 +283,11 @@ main(int argc, char **argv)
 						   "ntk_gram_packed");
 				gap_gram = fmax(gap_gram, gap.longest);
 				t[GRAM_PACKED][r] = now() - t0;
+				cpu[GRAM_PACKED][r] = cpu_now() - c0;
 			}
 		}
-		printf("rep %d: gram full %.2f s, packed %.2f s\n", r, t[GRAM_FULL][r],
-			   t[GRAM_PACKED][r]);
+		printf("rep %d: gram full %.2f s (cpu %.2f s), packed %.2f s (cpu %.2f s)\n", r,
+			   t[GRAM_FULL][r], cpu[GRAM_FULL][r], t[GRAM_PACKED][r], cpu[GRAM_PACKED][r]);
 		fflush(stdout);
 	}
 	{
@@ -304,6 +333,7 @@ main(int argc, char **argv)
 			else
 				memcpy(A, A0, len * sizeof(double));
 			t0 = now();
+			c0 = cpu_now();
 			switch (which)
 			{
 				case POTRF:
@@ -322,13 +352,15 @@ main(int argc, char **argv)
 					break;
 			}
 			t[which][r] = now() - t0;
+			cpu[which][r] = cpu_now() - c0;
 			if (info != 0 || st != NTK_OK)
 			{
 				fprintf(stderr, "bench_packed: %s failed (info %d, status %d)\n",
 						names[which], (int) info, (int) st);
 				return 1;
 			}
-			printf("rep %d: %s %.2f s\n", r, names[which], t[which][r]);
+			printf("rep %d: %s %.2f s (cpu %.2f s)\n", r, names[which], t[which][r],
+				   cpu[which][r]);
 			fflush(stdout);
 		}
 	}
@@ -348,6 +380,7 @@ main(int argc, char **argv)
 		t0 = now();
 		ntk_cholesky_solve(K, n, B, k);
 		t[SOLVE_FULL][r] = now() - t0;
+		cpu[SOLVE_FULL][r] = 0.0;
 		{
 			double	   *C = xmalloc((size_t) n * k * sizeof(double));
 
@@ -355,6 +388,7 @@ main(int argc, char **argv)
 			t0 = now();
 			die_status(ntk_packed_solve(A, n, C, n, k), "ntk_packed_solve");
 			t[SOLVE_PACKED][r] = now() - t0;
+			cpu[SOLVE_PACKED][r] = 0.0;
 			if (r == 0)
 				for (i = 0; i < (size_t) n * k; i++)
 				{
@@ -372,7 +406,9 @@ main(int argc, char **argv)
 	for (i = 0; i < NTIMES; i++)
 	{
 		med[i] = median(t[i], reps);
-		printf("  %-26s %9.3f s\n", names[i], med[i]);
+		mins[i] = minimum(t[i], reps);
+		printf("  %-26s %9.3f s  (min %9.3f s; cpu median %9.3f s)\n", names[i], med[i],
+			   mins[i], median(cpu[i], reps));
 	}
 	{
 		double		fit_p = med[GRAM_PACKED] + med[CHOL_PACKED] + med[SOLVE_PACKED];
@@ -384,11 +420,25 @@ main(int argc, char **argv)
 			   med[GRAM_PACKED] / med[GRAM_FULL], med[CHOL_PACKED] / med[PFTRF],
 			   med[CHOL_PACKED] / med[POTRF], med[CHOL_PACKED] / med[CHOL_FULL],
 			   med[PFTRF] / med[POTRF], med[SOLVE_PACKED] / med[SOLVE_FULL], fit_p / fit_f);
+		printf("ratios by minima (the better guide on a busy machine, bench/README.md): "
+			   "gram packed/full %.3f; cholesky packed/dpftrf %.3f, packed/dpotrf %.3f, "
+			   "packed/ntk_cholesky %.3f\n",
+			   mins[GRAM_PACKED] / mins[GRAM_FULL], mins[CHOL_PACKED] / mins[PFTRF],
+			   mins[CHOL_PACKED] / mins[POTRF], mins[CHOL_PACKED] / mins[CHOL_FULL]);
+		printf("ratios by cpu time (all threads; less sensitive to time taken by other processes): "
+			   "gram packed/full %.3f; cholesky packed/dpftrf %.3f, packed/dpotrf %.3f, "
+			   "packed/ntk_cholesky %.3f\n",
+			   median(cpu[GRAM_PACKED], reps) / median(cpu[GRAM_FULL], reps),
+			   median(cpu[CHOL_PACKED], reps) / median(cpu[PFTRF], reps),
+			   median(cpu[CHOL_PACKED], reps) / median(cpu[POTRF], reps),
+			   median(cpu[CHOL_PACKED], reps) / median(cpu[CHOL_FULL], reps));
 		printf("RESULT packed n=%d d=%d depth=%d gram_full_s=%.3f gram_packed_s=%.3f "
 			   "dpotrf_s=%.3f chol_full_s=%.3f dpftrf_s=%.3f chol_packed_s=%.3f "
-			   "solve_full_s=%.4f solve_packed_s=%.4f fit_full_s=%.3f fit_packed_s=%.3f\n",
+			   "solve_full_s=%.4f solve_packed_s=%.4f fit_full_s=%.3f fit_packed_s=%.3f "
+			   "min_chol_packed_s=%.3f min_dpftrf_s=%.3f\n",
 			   n, d, depth, med[GRAM_FULL], med[GRAM_PACKED], med[POTRF], med[CHOL_FULL],
-			   med[PFTRF], med[CHOL_PACKED], med[SOLVE_FULL], med[SOLVE_PACKED], fit_f, fit_p);
+			   med[PFTRF], med[CHOL_PACKED], med[SOLVE_FULL], med[SOLVE_PACKED], fit_f, fit_p,
+			   mins[CHOL_PACKED], mins[PFTRF]);
 	}
 	free(X);
 	free(diag);
