@@ -14,6 +14,7 @@ OBJS = \
 	src/ntk.o \
 	src/nystrom.o \
 	src/options.o \
+	src/packed.o \
 	src/predict.o \
 	src/recursion.o \
 	src/solve.o \
@@ -36,7 +37,7 @@ $(OBJS): $(wildcard src/*.h)
 
 # C unit tests of the numerics: no server needed.
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c src/gram.c src/nystrom.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
+UNIT_SRCS = src/kernel.c src/gram.c src/nystrom.c src/packed.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
 
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 
@@ -71,8 +72,11 @@ bench/bench_gram: bench/bench_gram.c $(UNIT_SRCS) $(wildcard src/*.h)
 bench/bench_nystrom: bench/bench_nystrom.c $(UNIT_SRCS) $(wildcard src/*.h)
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_nystrom.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
 
+bench/bench_packed: bench/bench_packed.c $(UNIT_SRCS) $(wildcard src/*.h)
+	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_packed.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+
 .PHONY: bench
-bench: bench/bench_gram bench/bench_nystrom
+bench: bench/bench_gram bench/bench_nystrom bench/bench_packed
 	bash bench/run.sh
 
-EXTRA_CLEAN += bench/bench_gram bench/bench_nystrom
+EXTRA_CLEAN += bench/bench_gram bench/bench_nystrom bench/bench_packed

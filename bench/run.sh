@@ -9,7 +9,7 @@
 #
 #   bash bench/run.sh [--quick] [--threads N] [--reps N] [--no-install]
 #                     [--no-c] [--no-db] [--gram "n d depth"] [--rec "n d depth"]
-#                     [--eigh n] [--nys "n m d"]
+#                     [--eigh n] [--nys "n m d"] [--packed "n ..."]
 #                     [-- bench_db.py options...]
 #
 # Defaults (the sizes): Gram/Cholesky n=8000 d=784 depth 3 (and the
@@ -17,6 +17,9 @@
 # n=4000 (the Gram's leading block), Nystrom statistics and solve n=60000
 # m=10000 d=784 depth 3 (bench/bench_nystrom, 2 repetitions: ~10 minutes on
 # an idle 2-core machine),
+# n=4000 (the Gram's leading block), packed (RFP) Gram/Cholesky against
+# full storage, dpftrf and dpotrf n=8000 (bench/bench_packed; --packed
+# "8000 20000" for the second size, ~10 GB and ~10 min),
 # in-db fit n=8000 d=784 depth 3, 2 threads
 # (OPENBLAS_NUM_THREADS=2 and ntk.threads=2).  --quick: n=2000 everywhere
 # (Nystrom n=4000 m=1000).
@@ -36,6 +39,7 @@ GRAM=""
 REC=""
 EIGH_N=""
 NYS=""
+PACKED_N=""
 DB_ARGS=()
 
 usage() {
@@ -57,6 +61,7 @@ while [ $# -gt 0 ]; do
         --rec) REC=$2; shift ;;
         --eigh) EIGH_N=$2; shift ;;
         --nys) NYS=$2; shift ;;
+        --packed) PACKED_N=$2; shift ;;
         --) shift; DB_ARGS+=("$@"); break ;;
         -h|--help) usage ;;
         *) echo "bench/run.sh: unknown option $1" >&2; usage ;;
@@ -67,9 +72,9 @@ done
 DB_REPS=()
 [ -n "$REPS" ] && DB_REPS=(--reps "$REPS")
 if [ "$QUICK" = 1 ]; then
-    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}" "${NYS:=4000 1000 784}"
+    : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}" "${NYS:=4000 1000 784}" "${PACKED_N:=2000}"
 else
-    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}" "${EIGH_N:=4000}" "${NYS:=60000 10000 784}"
+    : "${GRAM:=8000 784 3}" "${REC:=8000 16 5}" "${REPS:=3}" "${EIGH_N:=4000}" "${NYS:=60000 10000 784}" "${PACKED_N:=8000}"
 fi
 export OPENBLAS_NUM_THREADS=$THREADS
 
@@ -95,8 +100,8 @@ prepare() {     # packages, extension and C bench; logs to $LOG
             || { note "build failed:"; tail -30 "$LOG" >&2; return 1; }
     fi
     if [ "$RUN_C" = 1 ]; then
-        make -s bench/bench_gram bench/bench_nystrom >>"$LOG" 2>&1 \
-            || { note "bench/bench_gram build failed:"; tail -30 "$LOG" >&2; return 1; }
+        make -s bench/bench_gram bench/bench_nystrom bench/bench_packed >>"$LOG" 2>&1 \
+            || { note "a bench program's build failed:"; tail -30 "$LOG" >&2; return 1; }
     fi
 }
 
@@ -133,6 +138,13 @@ report() {      # everything on stdout is the report
         bench/bench_nystrom -n "${y[0]}" -m "${y[1]}" -d "${y[2]}" -L "${g[2]}" -t "$THREADS" \
             -r 2 | tee -a "$cout" || rc=1
         echo
+        local pn
+        for pn in $PACKED_N; do
+            note "bench_packed: packed (RFP) vs full n=$pn d=${g[1]} depth=${g[2]}"
+            bench/bench_packed -n "$pn" -d "${g[1]}" -L "${g[2]}" -t "$THREADS" -r "$REPS" \
+                | tee -a "$cout" || rc=1
+            echo
+        done
     fi
 
     if [ "$RUN_DB" = 1 ]; then
@@ -186,7 +198,16 @@ c_summary() {   # the RESULT lines of bench_gram as a short table
         else if (kind == "recursion")
             printf "  recursion n=%s d=%s depth=%s: %.2f ns per entry per layer (from the Gram run); scalar ntk_pair, 1 thread: %.2f ns\n",
                 v["n"], v["d"], v["depth"], v["ns_per_entry_layer"], v["scalar_pair_ns_per_entry_layer"]
-        else if (kind == "recursion-only")
+        else if (kind == "packed") {
+            printf "  packed    n=%s: Gram %.3f s vs full %.3f s (%.3f); Cholesky %.3f s vs dpftrf %.3f s (%.3f), dpotrf %.3f s (%.3f)\n",
+                v["n"], v["gram_packed_s"], v["gram_full_s"], v["gram_packed_s"] / v["gram_full_s"],
+                v["chol_packed_s"], v["dpftrf_s"], v["chol_packed_s"] / v["dpftrf_s"],
+                v["dpotrf_s"], v["chol_packed_s"] / v["dpotrf_s"]
+            printf "  packed    n=%s: Cholesky by minima %.3f s vs dpftrf %.3f s (%.3f)\n",
+                v["n"], v["min_chol_packed_s"], v["min_dpftrf_s"], v["min_chol_packed_s"] / v["min_dpftrf_s"]
+            printf "  packed fit numerics n=%s: %.3f s vs full %.3f s, ratio %.3f\n",
+                v["n"], v["fit_packed_s"], v["fit_full_s"], v["fit_packed_s"] / v["fit_full_s"]
+        } else if (kind == "recursion-only")
             printf "  recursion n=%s d=%s depth=%s: %.2f ns per entry per layer (Gram %.3f s, dsyrk %.4f s); scalar ntk_pair, 1 thread: %.2f ns\n",
                 v["n"], v["d"], v["depth"], v["ns_per_entry_layer"], v["gram_s"], v["dsyrk_s"],
                 v["scalar_pair_ns_per_entry_layer"]

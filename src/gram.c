@@ -567,6 +567,30 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	return st;
 }
 
+void
+ntk_run_parallel(NtkWorkFn fn, void *arg, int nworkers)
+{
+	RunParallel(fn, arg, nworkers);
+}
+
+void
+ntk_blas_rest(void)
+{
+	BlasRest();
+}
+
+double
+ntk_gram_entry_ns(const NtkParams *p)
+{
+	return EntryNs(p);
+}
+
+int
+ntk_gram_dot_block(int d)
+{
+	return DotBlockWidth(d);
+}
+
 /* Query rows of a cross-kernel block, split across workers. */
 typedef struct CrossBlock
 {

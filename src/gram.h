@@ -91,6 +91,18 @@ extern NtkStatus ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
 								   int k, const double *q, double *qdiag,
 								   double *kbuf, double *out);
 
+/*
+ * Shared with packed.c, which builds the same Gram into packed storage:
+ * fn run on nworkers shares (share 0 on the caller's thread, the others on
+ * threads with every signal blocked), OpenBLAS's idle threads let go, and
+ * the step-size estimates (gram.c's "Step sizes").
+ */
+typedef void (*NtkWorkFn) (void *arg, int worker, int nworkers);
+extern void ntk_run_parallel(NtkWorkFn fn, void *arg, int nworkers);
+extern void ntk_blas_rest(void);
+extern double ntk_gram_entry_ns(const NtkParams *p);
+extern int	ntk_gram_dot_block(int d);
+
 /* Self kernel of a point from its diagonal state. */
 static inline double
 ntk_diag_value(const NtkParams *p, NtkKernelKind kind, const double *diag)
