@@ -299,7 +299,7 @@ ErfLayerClose(double b, double sw2, double kx, double kz, double rx, double rz,
 		return;
 	}
 	s = ntk_geo_mean(kx, kz, rx, rz);
-	/* as ntk_erf_layer: a pair with G = 0 and kx = kz gets its bits */
+	/* the determinant from the carried gaps: 4 G P = 4 (kx kz - K^2) */
 	det = 1.0 + 2.0 * (kx + kz) + 4.0 * (g * pp);
 	if (det < 1.0)
 		det = 1.0;
@@ -491,7 +491,10 @@ ntk_pair_close(const NtkParams *p, double dot, const double *x,
 	}
 	theta = K;
 
-	/* no gap and equal variances: as a point with itself (x = 2^j z, b = 0) */
+	/*
+	 * No gap and equal variances: the same point to rounding (equal norms,
+	 * x^ = z^ to the bit), whose layers are its diagonal's.
+	 */
 	if (gap == 0.0 && kx[0] == kz[0])
 	{
 		*nngp = ntk_diag_nngp(p, zdiag);

@@ -298,6 +298,8 @@ ntk_pair_strided(const NtkParams *p, double dot, int dim,
 		double		delta = s - K;
 
 		/*
+		 * (Callers that have the vectors send such pairs to ntk_pair_close
+		 * first; this serves ntk_pair, which has only the dot product.)
 		 * A gap of a few ulps is rounding in the dot product of a point with
 		 * itself (or a parallel one), which BLAS sums in another order than
 		 * the norms: snap it to 0, or it would fake an angle of ~1e-8.
