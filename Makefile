@@ -1,54 +1,68 @@
-# ntk: Neural Tangent Kernel regression inside PostgreSQL
+# contrib-style PGXS Makefile for ntk
+#
+# The numerics (src/core, no postgres.h) are built once as a static library,
+# libntkcore.a, and linked by the module, the unit tests, the benchmarks and
+# (as libntkcore.so, from the same objects) the Python tests.  The fuzzers
+# compile CORE_SRCS themselves, with coverage instrumentation.
 
 EXTENSION = ntk
 MODULE_big = ntk
+PGFILEDESC = "ntk - neural tangent kernel regression"
 DATA = $(wildcard sql/ntk--*.sql)
 
 OBJS = \
 	src/arrays.o \
 	src/fit.o \
-	src/gram.o \
-	src/kernel.o \
 	src/kernel_sql.o \
 	src/model.o \
 	src/ntk.o \
-	src/nystrom.o \
 	src/options.o \
-	src/packed.o \
-	src/predict.o \
-	src/recursion.o \
-	src/solve.o \
-	src/tridiag.o \
-	src/validate.o
+	src/predict.o
 
+CORE_SRCS = $(sort $(wildcard src/core/*.c))
+CORE_OBJS = $(CORE_SRCS:.c=.o)
+CORE_LIB = src/core/libntkcore.a
+NUMERICS_LIBS = -lopenblas -llapacke -lm -lpthread
 
 REGRESS = kernel fit
 REGRESS_OPTS = --inputdir=. --load-extension=ntk
 
-PG_CPPFLAGS = -I$(srcdir)/src
-SHLIB_LINK = -lopenblas -llapacke -lm -lpthread
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
+SHLIB_LINK = $(CORE_LIB) $(NUMERICS_LIBS)
+EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: every object depends on every header.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS) $(CORE_OBJS): $(wildcard src/*.h src/core/*.h)
+
+# The core with the module's flags (PGXS's CFLAGS include -fPIC).
+$(CORE_LIB): $(CORE_OBJS)
+	rm -f $@
+	$(AR) crs $@ $(CORE_OBJS)
+
+$(shlib): $(CORE_LIB)
 
 # C unit tests of the numerics: no server needed.
-UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src
-UNIT_SRCS = src/kernel.c src/gram.c src/nystrom.c src/packed.c src/recursion.c src/solve.c src/tridiag.c src/validate.c
-
+UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src/core
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 
-test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(UNIT_SRCS) $(wildcard src/*.h)
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(CORE_LIB)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_LIB) $(NUMERICS_LIBS)
 
 .PHONY: unitcheck
 unitcheck: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "$$t"; $$t; done
 
-EXTRA_CLEAN = $(UNIT_TESTS)
+EXTRA_CLEAN += $(UNIT_TESTS)
+
+# The core as a shared library, for the numpy-reference tests (ctypes).
+test/unit/libntkcore.so: $(CORE_OBJS)
+	$(CC) -shared -o $@ $(CORE_OBJS) $(NUMERICS_LIBS)
+
+EXTRA_CLEAN += test/unit/libntkcore.so
 
 # libFuzzer harnesses (fuzz/README.md).  CI runs the deterministic
 # `bash fuzz/run.sh`; `make fuzz` fuzzes at random for FUZZ_SECONDS, keeping
@@ -58,25 +72,15 @@ FUZZ_SECONDS = 600
 fuzz:
 	bash fuzz/run.sh --time $(FUZZ_SECONDS)
 
-# The pure numerics as a shared library, for the numpy-reference tests (ctypes).
-test/unit/libntkcore.so: $(UNIT_SRCS) $(wildcard src/*.h)
-	$(CC) $(UNIT_CFLAGS) -fPIC -shared -o $@ $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
-
-EXTRA_CLEAN += test/unit/libntkcore.so
-
 # Benchmarks (not tests): C Gram/solve without a server, then fit/predict in
 # the database against the Python path.  See bench/README.md.
-bench/bench_gram: bench/bench_gram.c $(UNIT_SRCS) $(wildcard src/*.h)
-	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_gram.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+BENCH_PROGS = bench/bench_gram bench/bench_nystrom bench/bench_packed
 
-bench/bench_nystrom: bench/bench_nystrom.c $(UNIT_SRCS) $(wildcard src/*.h)
-	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_nystrom.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
-
-bench/bench_packed: bench/bench_packed.c $(UNIT_SRCS) $(wildcard src/*.h)
-	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -I$(srcdir)/src -o $@ bench/bench_packed.c $(UNIT_SRCS) -lopenblas -llapacke -lm -lpthread
+bench/bench_%: bench/bench_%.c $(CORE_LIB)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_LIB) $(NUMERICS_LIBS)
 
 .PHONY: bench
-bench: bench/bench_gram bench/bench_nystrom bench/bench_packed
+bench: $(BENCH_PROGS)
 	bash bench/run.sh
 
-EXTRA_CLEAN += bench/bench_gram bench/bench_nystrom bench/bench_packed
+EXTRA_CLEAN += $(BENCH_PROGS)

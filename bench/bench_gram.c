@@ -43,7 +43,8 @@
 #include "kernel.h"
 #include "gram.h"
 #include "recursion.h"
-#include "solve.h"
+#include "chol.h"
+#include "eigh.h"
 
 static double
 now(void)

@@ -2,7 +2,7 @@
  *
  * bench_nystrom.c
  *	  Benchmark (not a test) of the Nystrom numerics without a server
- *	  (src/nystrom.c) against their BLAS/LAPACK floor.
+ *	  (src/core/nystrom.c) against their BLAS/LAPACK floor.
  *
  *	  ours:  the center choice (ntk_centers_add over all rows, reported
  *	         apart), the statistics (ntk_nystrom_accumulate over the n rows:
@@ -38,7 +38,7 @@
 #include "kernel.h"
 #include "gram.h"
 #include "nystrom.h"
-#include "solve.h"
+#include "chol.h"
 
 static double
 now(void)

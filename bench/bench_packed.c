@@ -32,7 +32,7 @@
 
 #include "gram.h"
 #include "packed.h"
-#include "solve.h"
+#include "chol.h"
 
 #define MAX_REPS 15
 

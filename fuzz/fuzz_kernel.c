@@ -5,8 +5,8 @@
  *	  recursion, Cholesky).
  *
  * Build (fuzz/run.sh does this):
- *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
- *		  fuzz/fuzz_kernel.c src/kernel.c src/gram.c src/recursion.c src/solve.c \
+ *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
+ *		  fuzz/fuzz_kernel.c src/core/kernel.c src/core/gram.c src/core/recursion.c src/core/chol.c \
  *		  -lopenblas -llapacke -lm -lpthread
  *
  * Input bytes (missing bytes read as zero):
@@ -52,10 +52,10 @@
  *-------------------------------------------------------------------------
  */
 #include "kernel.h"
-#include "kernel_math.h"
+#include "layer.h"
 #include "gram.h"
 #include "recursion.h"
-#include "solve.h"
+#include "chol.h"
 #include "fuzz_reader.h"
 
 #include <cblas.h>

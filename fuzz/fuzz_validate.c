@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_validate.c
- *	  libFuzzer harness of the validation decisions (src/validate.c): the
+ *	  libFuzzer harness of the validation decisions (src/core/validate.c): the
  *	  options of ntk_fit, float8[] checks, dimensions and fit sizes.
  *
  * Build (fuzz/run.sh does this):
- *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
- *		  fuzz/fuzz_validate.c src/kernel.c src/gram.c src/recursion.c \
- *		  src/solve.c src/validate.c -lopenblas -llapacke -lm -lpthread
+ *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
+ *		  fuzz/fuzz_validate.c src/core/kernel.c src/core/gram.c src/core/recursion.c \
+ *		  src/core/chol.c src/core/validate.c -lopenblas -llapacke -lm -lpthread
  *
  * Input bytes: a sequence of records until the input ends (missing bytes
  * read as zero).  Each record starts with a tag byte; tag % 4 is

@@ -36,7 +36,9 @@
 #include "fit.h"
 #include "model.h"
 #include "ntk.h"
-#include "solve.h"
+#include "chol.h"
+#include "eigh.h"
+#include "krr.h"
 
 #include <cblas.h>
 

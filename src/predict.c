@@ -27,7 +27,7 @@
 
 #include "model.h"
 #include "ntk.h"
-#include "solve.h"
+#include "krr.h"
 
 PG_FUNCTION_INFO_V1(ntk_predict);
 PG_FUNCTION_INFO_V1(ntk_predict_vector);

@@ -28,7 +28,7 @@ fi
 
 start=$(date +%s)
 failed=""
-NUMERICS=$(sed -n 's/^UNIT_SRCS[[:space:]]*=[[:space:]]*//p' Makefile)
+NUMERICS=$(ls src/core/*.c)  # the core: CORE_SRCS of the Makefile
 
 # --- 1. cppcheck ------------------------------------------------------------
 #
@@ -49,13 +49,13 @@ CPPCHECK_COMMON="-q --enable=warning,portability,performance --error-exitcode=1
 # shellcheck disable=SC2086
 cppcheck $CPPCHECK_COMMON \
     -D__GNUC__=12 -D__x86_64__ -D__linux__ \
-    -I src -I "$PGINC" \
+    -I src -I src/core -I "$PGINC" \
     "--suppress=*:$PGINC/*" \
     --suppress=invalidPointerCast:src/arrays.c \
     src/ 2>&1 | tee /tmp/ntk-lint-cppcheck.$$
 rc1=${PIPESTATUS[0]}
 # shellcheck disable=SC2086
-cppcheck $CPPCHECK_COMMON -D__GNUC__=12 -U__x86_64__ -D__linux__ -I src \
+cppcheck $CPPCHECK_COMMON -D__GNUC__=12 -U__x86_64__ -D__linux__ -I src/core \
     $NUMERICS 2>&1 | tee -a /tmp/ntk-lint-cppcheck.$$
 rc2=${PIPESTATUS[0]}
 nfind=$(grep -cE '^[^ ].*: (error|warning|portability|performance|style):' /tmp/ntk-lint-cppcheck.$$)
@@ -81,7 +81,7 @@ B=$(mktemp -d /tmp/ntk-lint.XXXXXX)
 trap 'rm -rf "$B"' EXIT
 mkdir -p "$B/test/unit" "$B/fuzz"
 cp -r Makefile ntk.control src sql "$B/" && cp test/unit/*.c test/unit/*.h "$B/test/unit/" \
-    && rm -f "$B"/src/*.o "$B"/src/*.bc "$B"/ntk.so
+    && rm -f "$B"/src/*.o "$B"/src/*.bc "$B"/src/core/*.o "$B"/src/core/*.a "$B"/ntk.so
 WFLAGS="-Werror -Wextra -Wno-unused-parameter -isystem $PGINC"
 if make -s -C "$B" COPT="$WFLAGS" >"$B/build.log" 2>&1; then
     echo "lint: extension builds with $WFLAGS ($(( $(date +%s) - t0 )) s)"
@@ -94,7 +94,7 @@ fi
 t0=$(date +%s)
 units=$(cd "$B" && ls test/unit/test_*.c | sed 's/\.c$//')
 # shellcheck disable=SC2086
-if make -s -C "$B" UNIT_CFLAGS="-O2 -g -std=gnu99 -Wall -Wextra -Werror -I$B/src" \
+if make -s -C "$B" UNIT_CFLAGS="-O2 -g -std=gnu99 -Wall -Wextra -Werror -I$B/src/core" \
         $units test/unit/libntkcore.so >"$B/unit.log" 2>&1; then
     echo "lint: unit tests and libntkcore.so build with -Wall -Wextra -Werror"
 else
@@ -107,7 +107,7 @@ if command -v clang >/dev/null 2>&1; then
     ok=1
     for f in $NUMERICS test/unit/test_*.c fuzz/fuzz_kernel.c; do
         [ -e "$f" ] || continue
-        clang -fsyntax-only -std=gnu99 -Wall -Wextra -Werror -Isrc "$f" || ok=0
+        clang -fsyntax-only -std=gnu99 -Wall -Wextra -Werror -Isrc/core "$f" || ok=0
     done
     if [ $ok = 1 ]; then
         echo "lint: clang -Wall -Wextra -Werror clean on the numerics, unit tests and fuzz harness ($(( $(date +%s) - t0 )) s)"
@@ -115,6 +115,22 @@ if command -v clang >/dev/null 2>&1; then
         echo "lint: clang -Werror FAILED"
         failed="$failed clang"
     fi
+fi
+
+# --- 4. the numerics/glue boundary -------------------------------------------
+#
+# src/core is the server-free core (libntkcore.a): no PostgreSQL header, and
+# no include of a glue header from src/.
+if grep -nE '#include[[:space:]]+[<"](postgres|postgres_fe|fmgr|c)\.h[>"]|#include[[:space:]]+"(utils|catalog|access|executor|nodes|storage|miscadmin)' src/core/*.[ch]; then
+    echo "lint: src/core includes a PostgreSQL header"
+    failed="$failed core-boundary"
+else
+    for f in src/core/*.[ch]; do
+        for inc in $(sed -n 's/^#include "\(.*\)"/\1/p' "$f"); do
+            [ -e "src/core/$inc" ] || { echo "lint: $f includes $inc, which is not in src/core"; failed="$failed core-boundary"; }
+        done
+    done
+    echo "lint: src/core includes no PostgreSQL or glue header"
 fi
 
 [ -z "$failed" ] || echo "lint: failed:$failed"

@@ -2,7 +2,7 @@
 # test/sanitize.sh: the C unit tests of the numerics under AddressSanitizer
 # and UndefinedBehaviorSanitizer.
 #
-# Builds every test/unit/test_*.c with the numerics sources (UNIT_SRCS of the
+# Builds every test/unit/test_*.c with the numerics sources (CORE_SRCS of the
 # Makefile) by clang with -fsanitize=address,undefined
 # -fno-sanitize-recover=all -g -O1, in a temporary directory (the tree's own
 # build products are not touched), runs them, and exits non-zero if a build
@@ -28,13 +28,13 @@ if ! command -v "$CC" >/dev/null 2>&1 || ! ls /usr/lib/llvm-*/lib/clang/*/lib/li
     fi
 fi
 
-UNIT_SRCS=$(sed -n 's/^UNIT_SRCS[[:space:]]*=[[:space:]]*//p' Makefile)
-[ -n "$UNIT_SRCS" ] || { echo "sanitize: no UNIT_SRCS in the Makefile" >&2; exit 2; }
+UNIT_SRCS=$(ls src/core/*.c)  # the core: CORE_SRCS of the Makefile
+[ -n "$UNIT_SRCS" ] || { echo "sanitize: no sources in src/core" >&2; exit 2; }
 
 OUT=$(mktemp -d /tmp/ntk-sanitize.XXXXXX)
 [ "$keep" = 1 ] || trap 'rm -rf "$OUT"' EXIT
 
-CFLAGS="-std=gnu99 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Isrc
+CFLAGS="-std=gnu99 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Isrc/core
         -fsanitize=address,undefined -fno-sanitize-recover=all"
 LIBS="-lopenblas -llapacke -lm -lpthread"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Coefficients of ntk_atan_coef (src/kernel_math.h).
+"""Coefficients of ntk_atan_coef (src/core/layer.h).
 
 Minimax polynomial for atan(u) / u = 1 + z g(z), z = u^2, on
 |u| <= tan(pi/8), found by the Remez exchange on the relative error of

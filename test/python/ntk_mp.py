@@ -5,7 +5,7 @@ Textbook formulas of the contract (/work/shared/API.md), evaluated on the
 exact values of float64 inputs with mpmath at 80 significant digits: the
 cosines of nearly (anti)parallel inputs, which float64 cannot resolve, are
 exact here to far more digits than the kernels need.  Not a port of
-src/kernel.c (no carried gap, just acos / asin of the cosine).
+src/core/kernel.c (no carried gap, just acos / asin of the cosine).
 """
 
 import mpmath as mp

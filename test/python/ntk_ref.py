@@ -1,7 +1,7 @@
 """ntk_ref: an independent numpy reference of the ntk kernels and kernel regression.
 
 Textbook formulas straight from the contract (/work/shared/API.md, "The kernel"),
-vectorized over Gram matrices; deliberately NOT a port of src/kernel.c (no
+vectorized over Gram matrices; deliberately NOT a port of src/core/kernel.c (no
 carried angle gap, just arccos / arcsin of clipped cosines):
 
     K1(x,z)     = sw^2 <x,z> / d + sb^2                 Theta1 = K1

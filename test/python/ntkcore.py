@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LIB = os.path.join(ROOT, "test", "unit", "libntkcore.so")
 
-# NtkStatus (src/kernel.h), in order
+# NtkStatus (src/core/kernel.h), in order
 STATUS_NAMES = ["OK", "BAD_DEPTH", "BAD_SIGMA_W", "BAD_SIGMA_B", "BAD_ACTIVATION",
                 "BAD_DIMENSION", "NOT_FINITE", "OVERFLOW", "NOT_POSITIVE_DEFINITE",
                 "LAPACK_ERROR", "CANCELED"]

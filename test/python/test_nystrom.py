@@ -1,4 +1,4 @@
-"""test_nystrom: the Nystrom numerics (src/nystrom.c) against numpy.
+"""test_nystrom: the Nystrom numerics (src/core/nystrom.c) against numpy.
 
 1. The row hash against an implementation written here from its definition
    in docs/nystrom.md (Python integers), on random rows and special values.

@@ -2,7 +2,7 @@
  *
  * test_gram.c
  *	  Server-less unit tests of the Gram tiles, the vectorized recursion and
- *	  the blocked Cholesky (src/gram.c, src/recursion.c, src/solve.c).
+ *	  the blocked Cholesky (src/core/gram.c, src/core/recursion.c, src/core/chol.c).
  *
  * The Gram routines are checked entry by entry against ntk_pair, the scalar
  * pair kernel, on every recursion path (automatic: AVX-512 or AVX2+FMA
@@ -22,7 +22,8 @@
 #include "kernel.h"
 #include "gram.h"
 #include "recursion.h"
-#include "solve.h"
+#include "chol.h"
+#include "eigh.h"
 
 #include <cblas.h>
 #include <dirent.h>
@@ -1203,7 +1204,7 @@ test_gram_progress(void)
 }
 
 /*
- * Deep kernels: steps are sized by their work (src/gram.c), so at depth
+ * Deep kernels: steps are sized by their work (src/core/gram.c), so at depth
  * 200 and n = 600 both routines report more often than the fixed steps
  * did (4 calls for the symmetric Gram, 1 for up to 1024 query rows), a
  * cancel at a mid report stops them there, and the narrower steps still
@@ -1395,7 +1396,7 @@ process_threads(void)
 
 /*
  * OpenBLAS's idle threads are ended before the recursion's workers start
- * (src/gram.c); afterwards every thread count must still give exactly that
+ * (src/core/gram.c); afterwards every thread count must still give exactly that
  * many threads (none serving a slot of the pool twice) and the same Gram.
  */
 static void

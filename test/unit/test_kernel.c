@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_kernel.c
- *	  Server-less unit tests of the NNGP / NTK core (src/kernel.c).
+ *	  Server-less unit tests of the NNGP / NTK core (src/core/kernel.c).
  *
  * No framework: every check prints one line when it fails, and the program
  * ends with exactly "N passed, M failed" and exits 1 on any failure.

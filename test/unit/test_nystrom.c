@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_nystrom.c
- *	  Server-less unit tests of the Nystrom numerics (src/nystrom.c): the
+ *	  Server-less unit tests of the Nystrom numerics (src/core/nystrom.c): the
  *	  hashed center choice (independent of row order, of splits and merges;
  *	  duplicates collapsed), the statistics (merged equal one pass, packed
  *	  and unpacked, fingerprints refused), the blocked reduction against
@@ -17,7 +17,7 @@
 #include "gram.h"
 #include "nystrom.h"
 #include "recursion.h"
-#include "solve.h"
+#include "chol.h"
 
 #include <cblas.h>
 #include <lapacke.h>

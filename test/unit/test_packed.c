@@ -8,7 +8,7 @@
  *-------------------------------------------------------------------------
  */
 #include "packed.h"
-#include "solve.h"
+
 #include "unit.h"
 
 #include <cblas.h>

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_validate.c
- *	  Server-less unit tests of the validation decisions (src/validate.c):
+ *	  Server-less unit tests of the validation decisions (src/core/validate.c):
  *	  option keys, kinds, ranges and candidate lists, float8[] checks,
  *	  dimensions and size overflow.
  *

@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * kernel_math.h
+ * layer.h
  *	  Inline scalar pieces of the layer recursion, shared by the pair kernel
  *	  (kernel.c) and the Gram tiles (recursion.c).  See kernel.c for the
  *	  formulas and their references.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef NTK_KERNEL_MATH_H
-#define NTK_KERNEL_MATH_H
+#ifndef NTK_LAYER_H
+#define NTK_LAYER_H
 
 #include <float.h>
 #include <math.h>
@@ -333,4 +333,4 @@ ntk_pair_strided(const NtkParams *p, double dot, int dim,
 	*ntk = theta;
 }
 
-#endif							/* NTK_KERNEL_MATH_H */
+#endif							/* NTK_LAYER_H */

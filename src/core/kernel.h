@@ -38,6 +38,19 @@ typedef enum NtkActivation
 	NTK_ERF = 1
 } NtkActivation;
 
+/*
+ * Progress callback: called between blocks of work with the fraction of the
+ * phase done (0..1).  A nonzero return cancels; the routine then returns
+ * NTK_CANCELED with its outputs unspecified.
+ */
+typedef int (*NtkProgressFn) (void *arg, double fraction);
+
+typedef enum NtkKernelKind
+{
+	NTK_KERNEL_NTK = 0,
+	NTK_KERNEL_NNGP = 1
+} NtkKernelKind;
+
 typedef struct NtkParams
 {
 	int			depth;			/* number of nonlinearities, >= 0 */
@@ -103,5 +116,12 @@ extern NtkStatus ntk_kernel_vectors(const NtkParams *p, const double *x,
 
 /* Describes a status in English (for tests and the glue's fallback). */
 extern const char *ntk_status_string(NtkStatus s);
+
+/* Self kernel of a point from its diagonal state. */
+static inline double
+ntk_diag_value(const NtkParams *p, NtkKernelKind kind, const double *diag)
+{
+	return kind == NTK_KERNEL_NNGP ? ntk_diag_nngp(p, diag) : ntk_diag_ntk(p, diag);
+}
 
 #endif							/* NTK_KERNEL_H */

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gram.h"
+#include "kernel.h"
 
 /* Longest candidate list of "ridge" or "depth". */
 #define NTK_MAX_CANDIDATES 64

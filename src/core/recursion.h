@@ -8,7 +8,7 @@
 #ifndef NTK_RECURSION_H
 #define NTK_RECURSION_H
 
-#include "gram.h"
+#include "kernel.h"
 
 /*
  * Layer-major copy of n points' diagonal states: kt[l * n + i] = K_l(x_i,x_i)
@@ -39,7 +39,7 @@ extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
  * NULL (benchmarks of the recursion alone) no pair does.
  *
  * Uses AVX2 and FMA when the processor has them (chosen at run time), else
- * portable C; both run the same steps (kernel_math.h), except that the
+ * portable C; both run the same steps (layer.h), except that the
  * vector erf layer takes its angle from ntk_atan2_pos where the portable
  * one calls libm's atan2 (an ulp apart).
  */

@@ -17,7 +17,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "solve.h"
+#include "eigh.h"
 
 #include <cblas.h>
 #include <lapacke.h>

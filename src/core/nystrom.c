@@ -10,7 +10,7 @@
  */
 #include "nystrom.h"
 #include "recursion.h"
-#include "solve.h"
+#include "chol.h"
 
 #include <cblas.h>
 #include <lapacke.h>

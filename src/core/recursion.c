@@ -4,7 +4,7 @@
  *	  The layer recursion over a column of pairs, vectorized.
  *
  * A Gram panel holds dot products <x_i, z> for many rows i and one column
- * point z.  The portable path runs kernel_math.h's scalar recursion on each
+ * point z.  The portable path runs layer.h's scalar recursion on each
  * pair.  On x86-64 processors with AVX2 and FMA (checked at run time, so the
  * build runs anywhere) the ReLU and erf recursions run four pairs per
  * instruction over chunks of rows that stay in L1 cache across all layers;
@@ -15,7 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "recursion.h"
-#include "kernel_math.h"
+#include "layer.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -41,7 +41,7 @@
  *-------------------------------------------------------------------------
  */
 #include "kernel.h"
-#include "kernel_math.h"
+#include "layer.h"
 
 #include <float.h>
 #include <math.h>

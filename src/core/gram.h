@@ -18,19 +18,6 @@
 #include "kernel.h"
 
 /*
- * Progress callback: called between blocks of work with the fraction of the
- * phase done (0..1).  A nonzero return cancels; the routine then returns
- * NTK_CANCELED with its outputs unspecified.
- */
-typedef int (*NtkProgressFn) (void *arg, double fraction);
-
-typedef enum NtkKernelKind
-{
-	NTK_KERNEL_NTK = 0,
-	NTK_KERNEL_NNGP = 1
-} NtkKernelKind;
-
-/*
  * Per-point diagonal states of n row-major points: diag must hold
  * n * ntk_diag_len(p) doubles.
  */
@@ -102,12 +89,5 @@ extern void ntk_run_parallel(NtkWorkFn fn, void *arg, int nworkers);
 extern void ntk_blas_rest(void);
 extern double ntk_gram_entry_ns(const NtkParams *p);
 extern int	ntk_gram_dot_block(int d);
-
-/* Self kernel of a point from its diagonal state. */
-static inline double
-ntk_diag_value(const NtkParams *p, NtkKernelKind kind, const double *diag)
-{
-	return kind == NTK_KERNEL_NNGP ? ntk_diag_nngp(p, diag) : ntk_diag_ntk(p, diag);
-}
 
 #endif							/* NTK_GRAM_H */
