@@ -72,6 +72,10 @@ Select(__m256d mask, __m256d a, __m256d b)
 /* GCC fuses the product this is given into an fma with the sum */
 #define VMASK_ADD(a, m, b) _mm256_add_pd(a, _mm256_and_pd(m, b))
 #define VREFLECT(a, m, c) Select(m, _mm256_sub_pd(c, a), a)
+/* a mask per pair, so that pair i's is at arr + i as its values are */
+#define MASKS(name) double name[CHUNK]
+#define MSTORE(arr, i, m) _mm256_store_pd((arr) + (i), m)
+#define MLOAD(arr, i) _mm256_load_pd((arr) + (i))
 
 #include "recursion_simd.h"
 

@@ -61,6 +61,10 @@
 /* a masked add: never fused with the product it is given */
 #define VMASK_ADD(a, m, b) _mm512_mask_add_pd(a, m, a, b)
 #define VREFLECT(a, m, c) _mm512_mask_sub_pd(a, m, c, a)
+/* a mask per eight pairs, a byte */
+#define MASKS(name) __mmask8 name[CHUNK / 8]
+#define MSTORE(arr, i, m) ((arr)[(unsigned) (i) / 8] = (m))
+#define MLOAD(arr, i) ((arr)[(unsigned) (i) / 8])
 
 #include "recursion_simd.h"
 

@@ -21,9 +21,11 @@
  *	VSET1 VZERO VLOAD VLOADU VSTORE VSTOREU VADD VSUB VMUL VDIV VSQRT VMIN
  *	VMAX VABS VAND VOR VFMADD(a,b,c) = a b + c, VFNMADD = c - a b,
  *	VFMSUB = a b - c, VBARRIER(v) (keeps GCC from fusing across it)
- *	VCMP(a,b,pred) -> M, MAND, MANDNOT(m, n) = ~m & n, MANY(m) (any lane),
+ *	VCMP(a,b,pred) -> M, MAND, MOR, MANDNOT(m, n) = ~m & n, MANY(m) (any lane),
  *	MALL(m) (every lane), VSEL(m,a,b) = m ? a : b, VMASKZ(m,a) = m ? a : 0,
- *	VMASK_ADD(a,m,b) = m ? a + b : a, VREFLECT(a,m,c) = m ? c - a : a
+ *	VMASK_ADD(a,m,b) = m ? a + b : a, VREFLECT(a,m,c) = m ? c - a : a,
+ *	MASKS(name) (declares an array of the masks of CHUNK pairs),
+ *	MSTORE(arr,i,m), MLOAD(arr,i) (the mask of pairs i .. i + LANES - 1)
  *
  *-------------------------------------------------------------------------
  */
@@ -140,11 +142,11 @@ typedef struct SIMD(LayerTemp)
 	double		u[CHUNK];		/* the reduced atan argument */
 	double		bias[CHUNK];	/* the gap's bias term (sigma_b > 0) */
 	double		theta[CHUNK];	/* the angle (three passes) */
-	M			big[CHUNK / LANES]; /* the argument was reduced: + pi/4 */
-	M			swap[CHUNK / LANES];	/* y > |x|: the angle is pi/2 - a */
-	M			neg[CHUNK / LANES]; /* K < 0: the angle is pi - a */
-	M			use[CHUNK / LANES]; /* s > 0 and (y, K) != (0, 0), else pi/2 */
-	M			pos[CHUNK / LANES]; /* s > 0 */
+	MASKS(big);		/* the argument was reduced: + pi/4 */
+	MASKS(swap);		/* y > |x|: the angle is pi/2 - a */
+	MASKS(neg);		/* K < 0: the angle is pi - a */
+	MASKS(use);		/* s > 0 and (y, K) != (0, 0), else pi/2 */
+	MASKS(pos);		/* s > 0 */
 } __attribute__((aligned(SIMD_ALIGN))) SIMD(LayerTemp);
 
 /*
@@ -161,8 +163,8 @@ SIMD(Atan2Reduce) (V y, V x, SIMD(LayerTemp) *t, int i)
 	V			den = VSEL(big, VADD(lo, hi), hi);
 
 	VSTORE(t->u + i, VDIV(num, den));
-	t->big[i / LANES] = big;
-	t->swap[i / LANES] = VCMP(y, x, _CMP_GT_OQ);
+	MSTORE(t->big, i, big);
+	MSTORE(t->swap, i, VCMP(y, x, _CMP_GT_OQ));
 	return hi;
 }
 
@@ -186,10 +188,10 @@ SIMD(ReluReduce) (V a, V b, V ab, const int has_b, V kxl, V rxl, V kzl, V rzl,
 	V			hi = SIMD(Atan2Reduce) (y, VABS(K), t, i);
 
 	VSTORE(t->y + i, y);
-	t->neg[i / LANES] = VCMP(K, zero, _CMP_LT_OQ);
+	MSTORE(t->neg, i, VCMP(K, zero, _CMP_LT_OQ));
 	/* ntk_atan2_pos gives pi/2 for (0, 0), as the layer does for s = 0 */
-	t->use[i / LANES] = MANDNOT(VCMP(hi, zero, _CMP_EQ_OQ), pos);
-	t->pos[i / LANES] = pos;
+	MSTORE(t->use, i, MANDNOT(VCMP(hi, zero, _CMP_EQ_OQ), pos));
+	MSTORE(t->pos, i, pos);
 	if (has_b)
 	{
 		/*
@@ -211,10 +213,10 @@ SIMD(ReluAngle) (const SIMD(LayerTemp) *t, int i)
 	V			u = VLOAD(t->u + i);
 	V			at = VMUL(u, SIMD(AtanPoly) (VMUL(u, u)));
 
-	at = VMASK_ADD(at, t->big[i / LANES], VSET1(NTK_PI_4));
-	at = VREFLECT(at, t->swap[i / LANES], VSET1(NTK_PI_2));
-	at = VREFLECT(at, t->neg[i / LANES], VSET1(NTK_PI));
-	return VSEL(t->use[i / LANES], at, VSET1(NTK_PI_2));
+	at = VMASK_ADD(at, MLOAD(t->big, i), VSET1(NTK_PI_4));
+	at = VREFLECT(at, MLOAD(t->swap, i), VSET1(NTK_PI_2));
+	at = VREFLECT(at, MLOAD(t->neg, i), VSET1(NTK_PI));
+	return VSEL(MLOAD(t->use, i), at, VSET1(NTK_PI_2));
 }
 
 /* The layer's update of K, delta and theta from the angle th. */
@@ -224,7 +226,7 @@ SIMD(ReluUpdate) (V a, V b, V sw2, const int has_b, V th,
 				  const SIMD(LayerTemp) *t, int i)
 {
 	V			K = VLOAD(Kp);
-	V			sg = VMASKZ(t->pos[i / LANES], VFNMADD(th, K, VLOAD(t->y + i)));
+	V			sg = VMASKZ(MLOAD(t->pos, i), VFNMADD(th, K, VLOAD(t->y + i)));
 	V			kn = VFMADD(a, VFMADD(sg, VSET1(NTK_1_PI), K), b);
 	V			dn = VMUL(a, VFNMADD(sg, VSET1(NTK_1_PI), VLOAD(Dp)));
 
@@ -402,10 +404,10 @@ SIMD(ErfUpdate) (V sw2, V b, double *Kp, double *Tp, const SIMD(LayerTemp) *t, i
 	V			u = VLOAD(t->u + i);
 	/* u p(u^2) + pi/4 or + 0 in one fma */
 	V			at = VFMADD(u, SIMD(AtanPoly) (VMUL(u, u)),
-							VMASKZ(t->big[i / LANES], VSET1(NTK_PI_4)));
+							VMASKZ(MLOAD(t->big, i), VSET1(NTK_PI_4)));
 	V			kn;
 
-	at = VREFLECT(at, t->swap[i / LANES], VSET1(NTK_PI_2));
+	at = VREFLECT(at, MLOAD(t->swap, i), VSET1(NTK_PI_2));
 	at = VOR(at, VAND(VLOAD(Kp), VSET1(-0.0)));	/* copysign */
 	kn = VADD(VMUL(VMUL(sw2, VSET1(2.0 / NTK_PI)), at), b);
 	VSTORE(Tp, VADD(kn, VMUL(VLOAD(t->y + i), VLOAD(Tp))));
@@ -433,7 +435,7 @@ SIMD(ntk_recurse_erf) (const NtkParams *p, NtkKernelKind kind, int d,
 	V			vd = VSET1((double) d);
 	double		K[CHUNK] __attribute__((aligned(SIMD_ALIGN)));
 	double		T[CHUNK] __attribute__((aligned(SIMD_ALIGN)));
-	M			same[CHUNK / LANES];
+	MASKS(same) __attribute__((aligned(SIMD_ALIGN)));
 	V			self = VSET1(ntk_diag_value(p, kind, zdiag));
 	SIMD(LayerTemp) tmp;
 	int			full = count - count % 8;
@@ -447,13 +449,13 @@ SIMD(ntk_recurse_erf) (const NtkParams *p, NtkKernelKind kind, int d,
 	for (c0 = 0; c0 < full; c0 += CHUNK)
 	{
 		int			c = full - c0 < CHUNK ? full - c0 : CHUNK;
-		int			ok = 1;
+		M			ok = VCMP(VZERO(), VZERO(), _CMP_EQ_OQ);	/* all set */
 		int			i;
 
 		for (l = 0; l < L1; l++)
 			for (i = 0; i < c; i += LANES)
-				ok &= MALL(SIMD(ErfVarOk) (VLOADU(kt + (size_t) l * stride + c0 + i)));
-		if (!ok)
+				ok = MAND(ok, SIMD(ErfVarOk) (VLOADU(kt + (size_t) l * stride + c0 + i)));
+		if (!MALL(ok))
 		{
 			ntk_recurse_portable(p, kind, d, vals + c0, c, kt + c0, rt + c0, stride, zdiag);
 			continue;
@@ -472,8 +474,8 @@ SIMD(ntk_recurse_erf) (const NtkParams *p, NtkKernelKind kind, int d,
 			k1 = VADD(k1, b);
 			VSTORE(K + i, k1);
 			VSTORE(T + i, k1);
-			same[i / LANES] = MAND(VCMP(k1, VSET1(kz[0]), _CMP_EQ_OQ),
-								   VCMP(k1, VLOADU(kt + c0 + i), _CMP_EQ_OQ));
+			MSTORE(same, i, MAND(VCMP(k1, VSET1(kz[0]), _CMP_EQ_OQ),
+										VCMP(k1, VLOADU(kt + c0 + i), _CMP_EQ_OQ)));
 		}
 		for (l = 0; l < p->depth; l++)
 		{
@@ -495,7 +497,7 @@ SIMD(ntk_recurse_erf) (const NtkParams *p, NtkKernelKind kind, int d,
 		 * leaves them to this path).
 		 */
 		for (i = 0; i < c; i += LANES)
-			VSTOREU(vals + c0 + i, VSEL(same[i / LANES], self,
+			VSTOREU(vals + c0 + i, VSEL(MLOAD(same, i), self,
 										VLOAD((kind == NTK_KERNEL_NNGP ? K : T) + i)));
 	}
 	if (full < count)
