@@ -6,7 +6,8 @@
  * Computes a fixed set of kernel values (ntk_gram_sym, ntk_gram_cross,
  * ntk_predict_point, ntk_kernel_vectors; ReLU and erf, NTK and NNGP, depths
  * 0 to 40, with and without bias; random rows, duplicates, scaled and
- * negated copies, nearly parallel rows, extreme scales) on each recursion
+ * negated copies, nearly parallel rows, distinct rows whose norms and dot
+ * product round the same, extreme scales) on each recursion
  * path the processor has, hashes each path's outputs (FNV-1a over their
  * bytes) and compares the hash with the one recorded below.  A change of
  * the recursion code that is meant to keep every value (a refactoring, a
@@ -42,9 +43,9 @@ static const char *const path_name[NPATHS] = {"portable", "avx2", "avx512"};
 
 /* recorded digests, per path (see the header) */
 static const uint64_t want_digest[NPATHS] = {
-	0x0c1a635147f41866ULL,
-	0xe58070217f3f724eULL,
-	0xdc6d367a9a91788fULL,
+	0xecfa7da2e9b89ed4ULL,
+	0x19e72329b409eb6fULL,
+	0x496c8fb32f1951a0ULL,
 };
 
 static uint64_t rng_state;
@@ -244,6 +245,12 @@ run_path(Sink *s)
 		make_points(Q, M, D, extreme);
 		/* some queries are training rows */
 		memcpy(Q + 3 * D, X + 17 * D, sizeof(double) * D);
+		/* distinct points whose norms and dot product round the same */
+		memset(X + 40 * D, 0, sizeof(double) * 2 * D);
+		X[40 * D] = X[41 * D] = 1.0;
+		X[40 * D + 1] = 1e-9;
+		X[41 * D + 1] = 1e-9 + 1e-17;
+		memcpy(Q + 5 * D, X + 41 * D, sizeof(double) * D);
 		for (a = 0; a < 2; a++)
 			for (k = 0; k < 2; k++)
 				for (di = 0; di < (int) (sizeof(depths) / sizeof(depths[0])); di++)
