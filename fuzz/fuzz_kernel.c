@@ -6,7 +6,7 @@
  *
  * Build (fuzz/run.sh does this):
  *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
- *		  fuzz/fuzz_kernel.c src/core/kernel.c src/core/gram.c src/core/recursion.c src/core/chol.c \
+ *		  fuzz/fuzz_kernel.c src/core/kernel.c src/core/gram.c src/core/recursion*.c src/core/chol.c \
  *		  -lopenblas -llapacke -lm -lpthread
  *
  * Input bytes (missing bytes read as zero):
