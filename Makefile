@@ -12,12 +12,17 @@ DATA = $(wildcard sql/ntk--*.sql)
 
 OBJS = \
 	src/arrays.o \
+	src/errors.o \
 	src/fit.o \
 	src/kernel_sql.o \
-	src/model.o \
+	src/model_cache.o \
+	src/model_load.o \
+	src/model_store.o \
 	src/ntk.o \
 	src/options.o \
-	src/predict.o
+	src/predict.o \
+	src/predict_batch.o \
+	src/threads.o
 
 CORE_SRCS = $(sort $(wildcard src/core/*.c))
 CORE_OBJS = $(CORE_SRCS:.c=.o)

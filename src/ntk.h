@@ -1,7 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * ntk.h
- *	  Declarations shared by the PostgreSQL glue of the ntk extension.
+ *	  Big allocations and the memory settings of a fit (ntk.c).
+ *
+ * The rest of the glue has a header per subsystem (arrays.h, errors.h,
+ * threads.h, options.h, model.h); fit.c still reaches some of them through
+ * this one.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,19 +14,17 @@
 
 #include "postgres.h"
 
-#include "utils/array.h"
-
-#include "kernel.h"
+#include "arrays.h"
+#include "errors.h"
+#include "gram.h"
+#include "threads.h"
 
 /* GUCs (ntk.c) */
-extern int	ntk_threads;
 extern int	ntk_max_memory_kb;
-extern int	ntk_max_threads;
 extern int	ntk_max_memory_limit_kb;
 
 /* A fit's memory bound: ntk.max_memory capped by ntk.max_memory_limit. */
 extern int	ntk_allowed_memory_kb(const char **setting);
-extern int	ntk_model_cache_memory_kb;
 
 /*
  * Big buffers (n x n kernels, training inputs): MemoryContextAllocHuge, with
@@ -49,23 +51,11 @@ extern NtkGrowable *ntk_growable_create(MemoryContext cxt);
 /* Resizes to size bytes (contents kept); returns the possibly moved start. */
 extern void *ntk_growable_resize(NtkGrowable *g, size_t size);
 
-/* Turns a numerics status into an ereport; never returns for a failure. */
-extern void ntk_status_error(NtkStatus st, const char *context);
-
-/* Threads for big work (fit, batch prediction) from ntk.threads. */
-extern void ntk_set_blas_threads(void);
-
-/* One thread, for one-point predictions where threads cost more than they give. */
-extern void ntk_set_single_thread(void);
-
-/*
- * Array checks (arrays.c).  what names the argument in messages ("x").
- * ntk_array_data returns a pointer into the (detoasted) array and its length,
- * after checking: one dimension, not empty, no NULLs, all finite.
- */
-extern const double *ntk_array_data(ArrayType *arr, const char *what, int *len);
-extern void ntk_check_dims(int expected, int actual, const char *what);
-extern NtkActivation ntk_parse_activation(const char *name);
-extern void ntk_check_params(const NtkParams *p);
+/* fit.c's name for ntk_threads_for_big_work (threads.h) */
+static inline void
+ntk_set_blas_threads(void)
+{
+	ntk_threads_for_big_work();
+}
 
 #endif							/* NTK_NTK_H */
