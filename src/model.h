@@ -82,7 +82,7 @@ typedef struct NtkModel
 	int64		id;
 	TransactionId row_xmin;		/* of the ntk_models row it was decoded from */
 	NtkSnapSig	seen;			/* the snapshot the row was last seen under */
-	bool		tainted;		/* valid only under seen (see model.c) */
+	bool		tainted;		/* valid only under seen (model_cache.c) */
 	NtkTask		task;
 	NtkParams	params;
 	NtkKernelKind kind;

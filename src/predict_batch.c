@@ -85,7 +85,7 @@ CheckBatchColumns(TupleDesc desc)
 	if (TupleDescAttr(desc, 1)->atttypid != FLOAT8ARRAYOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("second column of the ntk_predict_batch query must be float8[], not %s",
+				 errmsg("second column of the ntk_predict_batch query must be double precision[], not %s",
 						format_type_be(TupleDescAttr(desc, 1)->atttypid))));
 }
 
