@@ -12,16 +12,21 @@ DATA = $(wildcard sql/ntk--*.sql)
 
 OBJS = \
 	src/arrays.o \
+	src/errors.o \
 	src/fit.o \
 	src/fit_progress.o \
 	src/fit_select.o \
 	src/fit_worker.o \
 	src/kernel_sql.o \
 	src/memory.o \
-	src/model.o \
+	src/model_cache.o \
+	src/model_load.o \
+	src/model_store.o \
 	src/ntk.o \
 	src/options.o \
-	src/predict.o
+	src/predict.o \
+	src/predict_batch.o \
+	src/threads.o
 
 CORE_SRCS = $(sort $(wildcard src/core/*.c))
 CORE_OBJS = $(CORE_SRCS:.c=.o)
