@@ -35,7 +35,7 @@ SELECT metrics->'n_rows' AS n_rows, metrics->'n_skipped' AS n_skipped,
        abs((metrics->>'ridge_absolute_value')::float8 - 1e-3 * (metrics->>'mean_diag')::float8)
          < 1e-18 AS relative_ridge
 FROM ntk_models WHERE name = 'reg';
--- the same fit without the NULL rows of a copy: its negation is the refit below
+-- reg_nulls: the same fit with NULL rows added (skipped); the refit of reg below is its negation
 SELECT ntk_fit('reg_nulls', x, y, '{"ridge": 1e-3}') IS NOT NULL AS fitted
 FROM (SELECT id, x, y FROM fit_train
       UNION ALL SELECT 100, NULL, 1
