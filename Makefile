@@ -13,7 +13,11 @@ DATA = $(wildcard ntk--*.sql)
 OBJS = \
 	src/arrays.o \
 	src/fit.o \
+	src/fit_progress.o \
+	src/fit_select.o \
+	src/fit_worker.o \
 	src/kernel_sql.o \
+	src/memory.o \
 	src/model.o \
 	src/ntk.o \
 	src/options.o \

@@ -316,11 +316,11 @@ main(int argc, char **argv)
 				case 'e': eigh_n = atoi(optarg); break;
 				case 'P':
 					if (strcmp(optarg, "auto") == 0)
-						ntk_recursion_force_portable(NTK_PATH_AUTO);
+						ntk_recursion_force_path(NTK_PATH_AUTO);
 					else if (strcmp(optarg, "avx2") == 0)
-						ntk_recursion_force_portable(NTK_PATH_AVX2);
+						ntk_recursion_force_path(NTK_PATH_AVX2);
 					else if (strcmp(optarg, "portable") == 0)
-						ntk_recursion_force_portable(NTK_PATH_PORTABLE);
+						ntk_recursion_force_path(NTK_PATH_PORTABLE);
 					else
 						usage();
 					break;

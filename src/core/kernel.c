@@ -42,6 +42,7 @@
  */
 #include "kernel.h"
 #include "layer.h"
+#include "recursion.h"
 
 #include <float.h>
 #include <math.h>
@@ -368,14 +369,7 @@ static double
 CloseSum(const double *x, double xs, const double *z, double zs, int dim)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-	static int	avx2 = -1;
-
-	if (avx2 < 0)
-	{
-		__builtin_cpu_init();
-		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-	}
-	if (avx2)
+	if (ntk_cpu_level() > 0)
 		return CloseSumAvx2(x, xs, z, zs, dim);
 #endif
 	return CloseSumBody(x, xs, z, zs, dim);

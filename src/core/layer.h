@@ -2,7 +2,7 @@
  *
  * layer.h
  *	  Inline scalar pieces of the layer recursion, shared by the pair kernel
- *	  (kernel.c) and the Gram tiles (recursion.c).  See kernel.c for the
+ *	  (kernel.c) and the Gram tiles (recursion.c and its vector paths).  See kernel.c for the
  *	  formulas and their references.
  *
  *-------------------------------------------------------------------------
@@ -65,8 +65,8 @@ ntk_atan_poly(double u)
  * atan2(y, x) for y >= 0, by reduction to |u| <= tan(pi/8):
  * t = min/max of (y, |x|), u = t or (t - 1) / (t + 1) with pi/4 added back,
  * then the reflections pi/2 - a and pi - a.  Returns pi/2 for (0, 0), the
- * convention of neural-tangents.  The same steps run four lanes at a time in
- * recursion.c.
+ * convention of neural-tangents.  The same steps run four or eight lanes at
+ * a time in recursion_simd.h.
  */
 static inline double
 ntk_atan2_pos(double y, double x)

@@ -38,8 +38,8 @@ extern void ntk_diag_transpose(const NtkParams *p, const double *diag, int n,
  * (ntk_pair_close), so every path gives ntk_pair_vectors's values.  With X
  * NULL (benchmarks of the recursion alone) no pair does.
  *
- * Uses AVX2 and FMA when the processor has them (chosen at run time), else
- * portable C; both run the same steps (layer.h), except that the
+ * Uses AVX-512 or AVX2 and FMA when the processor has them (chosen at run
+ * time), else portable C; all run the same steps (layer.h), except that the
  * vector erf layer takes its angle from ntk_atan2_pos where the portable
  * one calls libm's atan2 (an ulp apart).
  */
@@ -55,11 +55,55 @@ extern void ntk_recurse_segment(const NtkParams *p, NtkKernelKind kind, int d,
  */
 extern int	ntk_recursion_vectorized(void);
 
-/* Path choice, for tests: NTK_PATH_AUTO picks the best the processor has. */
+/*
+ * Path choice, for tests and benchmarks: NTK_PATH_AUTO picks the best the
+ * processor has, the others force a path (one the processor lacks falls
+ * back to the best it has).
+ */
 #define NTK_PATH_AUTO 0
 #define NTK_PATH_PORTABLE 1
 #define NTK_PATH_AVX2 2			/* AVX2 and FMA even where AVX-512 is there */
 
-extern void ntk_recursion_force_portable(int path);
+extern void ntk_recursion_force_path(int path);
+
+/*
+ * What the processor has, whatever path is forced: 0 neither of the below,
+ * 1 AVX2 and FMA, 2 also AVX-512 F, DQ and VL.  Checked once.
+ */
+extern int	ntk_cpu_level(void);
+
+/*
+ * Between recursion.c and its vector paths, recursion_avx2.c and
+ * recursion_avx512.c (one template, recursion_simd.h): the recursion of
+ * count pairs on each path, arguments as for ntk_recurse_segment without
+ * the points.
+ */
+extern void ntk_recurse_portable(const NtkParams *p, NtkKernelKind kind, int d,
+								 double *vals, int count, const double *kt,
+								 const double *rt, size_t stride,
+								 const double *zdiag);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NTK_HAVE_SIMD_PATHS 1
+#include <stdint.h>
+
+#define NTK_SIMD_PATH_DECL(name) \
+	extern void name(const NtkParams *p, NtkKernelKind kind, int d, \
+					 double *vals, int count, const double *kt, \
+					 const double *rt, size_t stride, const double *zdiag)
+NTK_SIMD_PATH_DECL(ntk_recurse_relu_avx2);
+NTK_SIMD_PATH_DECL(ntk_recurse_erf_avx2);
+NTK_SIMD_PATH_DECL(ntk_recurse_relu_avx512);
+NTK_SIMD_PATH_DECL(ntk_recurse_erf_avx512);
+#undef NTK_SIMD_PATH_DECL
+
+/*
+ * A prefilter of the close pairs (recursion.c's FindClose), AVX2: bit i set
+ * where pair i of count (<= 64) may be close.
+ */
+extern uint64_t ntk_close_candidates_avx2(const NtkParams *p, int d,
+										  const double *vals, int count,
+										  const double *rt, double rz0);
+#endif
 
 #endif							/* NTK_RECURSION_H */

@@ -129,6 +129,38 @@ if out=$(close_files "$FAULT_TMP/before" "$FAULT_TMP/between"); then
 else
     not_ok "the new library predicts the 0.1.0 models as 0.1.0 did, to 1e-8, before the update" "$out"
 fi
+# pg_dump of the 0.1.0 database, restored into a new database of this
+# version: CREATE EXTENSION makes 0.2.0, the models come back with their ids,
+# owners (owner_oid from the owner's name) and chunks, and predict as the
+# models of the 0.1.0 database do with this library, bit for bit.
+RESTORED=ntk_fault_upgrade_restored
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $RESTORED WITH (FORCE)" \
+    -c "CREATE DATABASE $RESTORED" >/dev/null && FAULT_DBS="$FAULT_DBS $RESTORED"
+if out=$(pg_dump -Fc -d "$FAULT_DB" -f "$FAULT_TMP/v010.dump" 2>&1 \
+         && pg_restore -d "$RESTORED" --exit-on-error "$FAULT_TMP/v010.dump" 2>&1); then
+    ok "pg_dump of the 0.1.0 database restores into a new database with this version"
+else
+    not_ok "pg_dump of the 0.1.0 database restores into a new database with this version" "$out"
+fi
+is "$(qdb "$RESTORED" -c "SELECT extversion FROM pg_extension WHERE extname = 'ntk'")" 0.2.0 \
+   "the restored database has ntk 0.2.0"
+qdb "$RESTORED" -c "$PREDICT" >"$FAULT_TMP/restored" 2>&1
+same_file "$FAULT_TMP/between" "$FAULT_TMP/restored" \
+   "every restored model predicts bit for bit as in the 0.1.0 database (and keeps its owner)"
+is "$(qdb "$RESTORED" -c "SELECT string_agg(name || ':' || owner_oid::text, ',' ORDER BY name) FROM ntk_models")" \
+   "cls:ntk_up_alice,orphan:-,reg:ntk_up_alice,reg_std_erf:ntk_up_alice,team_m:ntk_up_team,tuned:ntk_up_alice,var:ntk_up_alice,var_t:ntk_up_alice,vec:ntk_up_alice" \
+   "the restored models' owner_oid is each owner's role; the dropped role's model has none"
+out=$(qdb "$RESTORED" 2>&1 <<'SQL'
+SET ROLE ntk_up_alice;
+SELECT ntk_fit('after_restore', x, y) > 0 FROM tr;
+SELECT ntk_fit('reg', x, 2 * y) > 0 FROM tr;
+SELECT abs(ntk_predict('reg', x) - 2 * ntk_predict('var', x)) <= 1e-9 * abs(ntk_predict('reg', x)) FROM qs WHERE id = 1;
+SELECT count(*) FROM ntk_models WHERE id > 0;
+SQL
+)
+is "$(printf '%s\n' "$out" | tr '\n' ' ')" "t t t 8 " \
+   "in the restored database alice fits a new model and refits an old one"
+
 out=$(q -c "\\set VERBOSITY sqlstate" -c "SET ROLE ntk_up_alice" -c "SELECT ntk_fit('between', x, y) FROM tr" 2>&1)
 out2=$(q -c "\\set VERBOSITY sqlstate" -c "SET ROLE ntk_up_alice" -c "SELECT ntk_drop_model('reg')" 2>&1)
 is "$(printf '%s %s' "$out" "$out2" | sed 's/psql:[^ ]* //g')" "ERROR:  55000 ERROR:  55000" \

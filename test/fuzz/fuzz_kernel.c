@@ -6,7 +6,7 @@
  *
  * Build (test/fuzz/run.sh does this):
  *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
- *		  test/fuzz/fuzz_kernel.c src/core/kernel.c src/core/gram.c src/core/recursion.c src/core/chol.c \
+ *		  test/fuzz/fuzz_kernel.c src/core/kernel.c src/core/gram.c src/core/recursion*.c src/core/chol.c \
  *		  -lopenblas -llapacke -lm -lpthread
  *
  * Input bytes (missing bytes read as zero):
@@ -229,7 +229,7 @@ run_path(NtkParams p, NtkKernelKind kind, int path, int n, int m, int d,
 	int			i;
 	int			j;
 
-	ntk_recursion_force_portable(path);
+	ntk_recursion_force_path(path);
 
 	sx = ntk_points_diag(&p, X, n, d, diag_x);
 	ASSERT(sx == NTK_OK || sx == NTK_OVERFLOW, "ntk_points_diag status");
@@ -459,7 +459,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		first_path = no_auto != NULL && strcmp(no_auto, "1") == 0 ? 1 : 0;
 	}
 	path = first_path == 0 ? NTK_PATH_AUTO : NTK_PATH_AVX2;
-	ntk_recursion_force_portable(path);
+	ntk_recursion_force_path(path);
 
 	b = get_u8(rd);
 	p.depth = b < 224 ? b % 9 : odd_depths[b % 8];
@@ -500,7 +500,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st != NTK_OK)
 	{
 		ASSERT(st2 == st, "ntk_kernel_vectors reports the parameter error");
-		ntk_recursion_force_portable(0);
+		ntk_recursion_force_path(0);
 		return 0;
 	}
 	nonfinite = 0;
@@ -526,6 +526,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 */
 	for (path = first_path; path < 3; path++)
 		run_path(p, kind, path, n, m, d, X, Q, alpha, lambda, raw, flags & 2);
-	ntk_recursion_force_portable(0);
+	ntk_recursion_force_path(0);
 	return 0;
 }

@@ -53,7 +53,7 @@ def load_lib():
             ("ntk_gram_cross", [P, ci, dp, ci, dp, dp, ci, dp, ci, dp, vp, vp], ci),
             ("ntk_diag_transpose", [P, dp, ci, dp, dp], None),
             ("ntk_kernel_vectors", [P, dp, dp, ci, dp, dp, dp], ci),
-            ("ntk_recursion_force_portable", [ci], None),
+            ("ntk_recursion_force_path", [ci], None),
             ("ntk_recursion_vectorized", [], ci)]:
         fn = getattr(lib, name)
         fn.argtypes = args

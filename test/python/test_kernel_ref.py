@@ -201,7 +201,7 @@ def test_gram_paths(lib, rng):
     paths = [("auto", 0), ("portable", 1), ("avx2", 2)]
     maxerr = {}
     for pname, path in paths:
-        lib.ntk_recursion_force_portable(path)
+        lib.ntk_recursion_force_path(path)
         vec = lib.ntk_recursion_vectorized()
         # the four-lane path (the auto one where there is no AVX-512) draws
         # from its own generator, so that the later tests' draws stay as they were
@@ -246,7 +246,7 @@ def test_gram_paths(lib, rng):
                   "gram %s path (vectorized %d), %s %s depth %d sw %.4g sb %.4g d %d: "
                   "rel err %.3g at %s" % (pname, vec, act, ("ntk", "nngp")[kind], depth,
                                           sw, sb, d, worst, where))
-    lib.ntk_recursion_force_portable(0)
+    lib.ntk_recursion_force_path(0)
     print("gram vs reference: max rel err " +
           ", ".join("%s %s %.3g" % (k[0], k[1], v) for k, v in sorted(maxerr.items())))
 

@@ -167,7 +167,7 @@ def test_against_mp(lib, rng):
             results["kernel_vectors"] = [kernel_vectors(lib, p, X[i], X[0])
                                          for i in range(1, len(X))]
             for pname, path in PATHS:
-                lib.ntk_recursion_force_portable(path)
+                lib.ntk_recursion_force_path(path)
                 for kind in (0, 1):
                     G = gram_sym(lib, p, kind, X)
                     C = gram_cross(lib, p, kind, X[:1], X)
@@ -175,7 +175,7 @@ def test_against_mp(lib, rng):
                     results[key] = None if G is None else G[1:, 0]
                     key = ("gram_cross", pname, kind)
                     results[key] = None if C is None else C[0, 1:]
-            lib.ntk_recursion_force_portable(0)
+            lib.ntk_recursion_force_path(0)
             check(sv is not None, "%s depth %d: self kernel status" % (act, depth))
             for key, vals in results.items():
                 if not check(vals is not None,
@@ -221,7 +221,7 @@ def duplicates_child():
     for depth, act, sw, sb in configs:
         p = NtkParams(depth, ACT[act], sw, sb)
         for pname, path in PATHS:
-            lib.ntk_recursion_force_portable(path)
+            lib.ntk_recursion_force_path(path)
             for kind in (0, 1):
                 label = "%s depth %d sw %g sb %g %s path %s" % (
                     act, depth, sw, sb, ("ntk", "nngp")[kind], pname)
@@ -241,7 +241,7 @@ def duplicates_child():
                         if not check(v == self_k, "%s: %s of rows %d = %d: %.17g, self kernel %.17g"
                                      % (label, what, i, j, v, self_k)):
                             bad += 1
-    lib.ntk_recursion_force_portable(0)
+    lib.ntk_recursion_force_path(0)
     return check.finish("%d" % (SEED + 1))
 
 

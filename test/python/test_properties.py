@@ -134,7 +134,7 @@ PATHS = ("auto", "portable", "avx2")
 
 
 def set_path(lib, path):
-    lib.ntk_recursion_force_portable(PATHS.index(path))
+    lib.ntk_recursion_force_path(PATHS.index(path))
 
 
 def test_symmetric_psd(lib, rng):

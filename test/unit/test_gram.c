@@ -174,7 +174,7 @@ worst_add(Worst *w, double err, int i, int j, double got, double want)
 	}
 }
 
-/* the recursion paths the tests force in turn (ntk_recursion_force_portable) */
+/* the recursion paths the tests force in turn (ntk_recursion_force_path) */
 static const char *
 path_name(int path)
 {
@@ -451,7 +451,7 @@ test_random(void)
 		int			si;
 		int			depth;
 
-		ntk_recursion_force_portable(path);
+		ntk_recursion_force_path(path);
 		for (si = 0; si < NSIZES; si++)
 		{
 			int			n = sizes[si];
@@ -497,7 +497,7 @@ test_random(void)
 			}
 		}
 	}
-	ntk_recursion_force_portable(0);
+	ntk_recursion_force_path(0);
 	printf("random: vectorized path %s; max rel err vs ntk_pair: vectorized %.3g, portable %.3g\n",
 		   ntk_recursion_vectorized() == 2 ? "AVX-512" :
 		   ntk_recursion_vectorized() ? "AVX2+FMA" : "NOT available",
@@ -520,7 +520,7 @@ test_gaussian(void)
 	{
 		int			trial;
 
-		ntk_recursion_force_portable(path);
+		ntk_recursion_force_path(path);
 		for (trial = 0; trial < 12; trial++)
 		{
 			int			n = 100 + trial;
@@ -579,7 +579,7 @@ test_gaussian(void)
 			free(work);
 		}
 	}
-	ntk_recursion_force_portable(0);
+	ntk_recursion_force_path(0);
 	printf("gaussian: max rel err vs ntk_pair (dot products rounded) %.3g\n", worst);
 }
 
@@ -598,7 +598,7 @@ test_structured(void)
 	{
 		size_t		ni;
 
-		ntk_recursion_force_portable(path);
+		ntk_recursion_force_path(path);
 		for (ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 		{
 			int			n = ns[ni];
@@ -713,7 +713,7 @@ test_structured(void)
 			free(K);
 		}
 	}
-	ntk_recursion_force_portable(0);
+	ntk_recursion_force_path(0);
 	check(dup_bad == 0, "duplicate rows and the cross diagonal give the self kernel to 4 ulp");
 }
 
@@ -738,7 +738,7 @@ test_huge(void)
 	{
 		size_t		ei;
 
-		ntk_recursion_force_portable(path);
+		ntk_recursion_force_path(path);
 		for (ei = 0; ei < sizeof exps / sizeof exps[0]; ei++)
 		{
 			int			cfg;
@@ -786,7 +786,7 @@ test_huge(void)
 			}
 		}
 	}
-	ntk_recursion_force_portable(0);
+	ntk_recursion_force_path(0);
 	printf("huge rows: %d Gram matrices finite, %d NTK_OVERFLOW\n", n_ok, n_over);
 }
 
@@ -803,7 +803,7 @@ test_threads(void)
 	{
 		size_t		ni;
 
-		ntk_recursion_force_portable(path);
+		ntk_recursion_force_path(path);
 		for (ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 		{
 			int			n = ns[ni];
@@ -900,7 +900,7 @@ test_threads(void)
 		}
 	}
 	ntk_set_threads(saved);
-	ntk_recursion_force_portable(0);
+	ntk_recursion_force_path(0);
 }
 
 /* Progress callbacks: record the fractions, cancel at call number stop_at. */
@@ -1303,7 +1303,7 @@ test_gram_deep_steps(void)
 		int			j;
 		char		msg[200];
 
-		ntk_recursion_force_portable(NTK_PATH_PORTABLE);
+		ntk_recursion_force_path(NTK_PATH_PORTABLE);
 		check_status(ntk_points_diag(&p, X, n, d, diag), NTK_OK, "deep steps: diag");
 		check_status(ntk_points_diag(&p, Q, m, d, qdiag), NTK_OK, "deep steps: qdiag");
 
@@ -1362,7 +1362,7 @@ test_gram_deep_steps(void)
 				 act_name(&p), calls / 2 + 1, calls, ntk_status_string(st), pr.calls);
 		check(st == NTK_CANCELED && pr.calls == calls / 2 + 1, msg);
 
-		ntk_recursion_force_portable(NTK_PATH_AUTO);
+		ntk_recursion_force_path(NTK_PATH_AUTO);
 		free(diag);
 		free(qdiag);
 		free(work);
@@ -1999,7 +1999,7 @@ test_regressions(void)
 			int			i;
 			int			j;
 
-			ntk_recursion_force_portable(path);
+			ntk_recursion_force_path(path);
 			fill_dyadic(X, n, d);
 			for (j = 0; j < d; j++)
 				X[j] = 0.0;		/* row 0: variance sigma_b^2 = 1e-320 */
@@ -2032,7 +2032,7 @@ test_regressions(void)
 			free(diag);
 			free(work);
 		}
-		ntk_recursion_force_portable(0);
+		ntk_recursion_force_path(0);
 	}
 
 	/*
@@ -2055,7 +2055,7 @@ test_regressions(void)
 		{
 			int			c;
 
-			ntk_recursion_force_portable(path);
+			ntk_recursion_force_path(path);
 			for (c = 0; c < 4; c++)
 			{
 				NtkParams	q = params(100, NTK_ERF, 3.0, c % 2 ? 1.375 : 0.0);
@@ -2086,7 +2086,7 @@ test_regressions(void)
 				free(work);
 			}
 		}
-		ntk_recursion_force_portable(0);
+		ntk_recursion_force_path(0);
 		check(bad == 0, "chaotic erf: a point with itself gets its self kernel on every path");
 	}
 }
@@ -2108,7 +2108,7 @@ test_tiny_and_antiparallel(void)
 	{
 		int			di;
 
-		ntk_recursion_force_portable(path);
+		ntk_recursion_force_path(path);
 		for (di = 0; di < 2; di++)
 		{
 			int			n = 48;
@@ -2155,7 +2155,7 @@ test_tiny_and_antiparallel(void)
 			free(work);
 		}
 	}
-	ntk_recursion_force_portable(0);
+	ntk_recursion_force_path(0);
 }
 
 int
