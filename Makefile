@@ -12,6 +12,7 @@ DATA = $(wildcard sql/ntk--*.sql)
 
 OBJS = \
 	src/arrays.o \
+	src/compute_child.o \
 	src/fit.o \
 	src/kernel_sql.o \
 	src/model.o \
