@@ -44,9 +44,8 @@ typedef struct ChildShared
 {
 	volatile double fraction;	/* the child's progress */
 	volatile int status;		/* the child's NtkStatus */
+	double		data[FLEXIBLE_ARRAY_MEMBER];	/* A, then w */
 } ChildShared;
-
-#define SHARED_HEADER MAXALIGN(sizeof(ChildShared))
 
 /* the running child, for the exit hook; 0 if none */
 static pid_t running_child = 0;
@@ -79,12 +78,24 @@ ChildProgress(void *arg, double fraction)
 	return 0;
 }
 
+/* Gives the whole pages of [p, p + len) back to the system (zero on reuse). */
+static void
+ReleasePages(void *p, size_t len)
+{
+	uintptr_t	page = (uintptr_t) sysconf(_SC_PAGESIZE);
+	uintptr_t	lo = ((uintptr_t) p + page - 1) & ~(page - 1);
+	uintptr_t	hi = ((uintptr_t) p + len) & ~(page - 1);
+
+	if (hi > lo)
+		(void) madvise((void *) lo, hi - lo, MADV_DONTNEED);
+}
+
 /* The child: ntk_eigh on the shared mapping, then _exit. */
 static pg_attribute_noreturn() void
-ChildEigh(ChildShared *sh, int n, int threads, pid_t parent)
+ChildEigh(ChildShared *sh, const double *A, int n, int threads, pid_t parent)
 {
-	double	   *A = (double *) ((char *) sh + SHARED_HEADER);
-	double	   *w = A + (size_t) n * n;
+	size_t		nn = (size_t) n * n;
+	double	   *S = sh->data;
 	double	   *work;
 	sigset_t	none;
 	int			s;
@@ -99,30 +110,27 @@ ChildEigh(ChildShared *sh, int n, int threads, pid_t parent)
 	(void) sigprocmask(SIG_SETMASK, &none, NULL);
 	PGSharedMemoryDetach();
 
+	/*
+	 * The matrix into the shared mapping (its first touch: slow without
+	 * huge pages, so here rather than in the backend, which answers a
+	 * cancel meanwhile), then the last reference to A's pages goes: the
+	 * backend dropped its own after the fork.
+	 */
+	memcpy(S, A, nn * sizeof(double));
+	ReleasePages((void *) A, nn * sizeof(double));
+
 	/* the fork stopped OpenBLAS's threads; restart as many */
 	ntk_blas_set_threads(threads);
 	work = malloc(ntk_eigh_work_len(n) * sizeof(double));
 	if (work == NULL)
 		_exit(CHILD_NO_MEMORY);
-	sh->status = (int) ntk_eigh(A, n, w, work, ChildProgress, sh);
+	sh->status = (int) ntk_eigh(S, n, S + nn, work, ChildProgress, sh);
 	_exit(sh->status == NTK_OK ? 0 : 1);
 }
 
-/* Gives the whole pages of [p, p + len) back to the system (zero on reuse). */
-static void
-ReleasePages(void *p, size_t len)
-{
-	uintptr_t	page = (uintptr_t) sysconf(_SC_PAGESIZE);
-	uintptr_t	lo = ((uintptr_t) p + page - 1) & ~(page - 1);
-	uintptr_t	hi = ((uintptr_t) p + len) & ~(page - 1);
-
-	if (hi > lo)
-		(void) madvise((void *) lo, hi - lo, MADV_DONTNEED);
-}
-
-/* Starts the child on sh; returns its pid. */
+/* Starts the child on sh and A; returns its pid. */
 static pid_t
-StartChild(ChildShared *sh, size_t bytes, int n)
+StartChild(ChildShared *sh, size_t bytes, const double *A, int n)
 {
 	static bool exit_hook = false;
 	int			threads = openblas_get_num_threads();
@@ -142,7 +150,7 @@ StartChild(ChildShared *sh, size_t bytes, int n)
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		ChildEigh(sh, n, threads, parent);
+		ChildEigh(sh, A, n, threads, parent);
 	fork_errno = errno;
 	if (pid > 0)
 		running_child = pid;
@@ -197,7 +205,7 @@ ntk_eigh_child(double *A, int n, double *w, NtkProgressFn progress, void *arg)
 
 	if (n < 1)
 		return NTK_BAD_DIMENSION;
-	bytes = SHARED_HEADER + (nn + n) * sizeof(double);
+	bytes = offsetof(ChildShared, data) + (nn + n) * sizeof(double);
 	sh = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		ereport(ERROR,
@@ -205,14 +213,16 @@ ntk_eigh_child(double *A, int n, double *w, NtkProgressFn progress, void *arg)
 				 errmsg("out of memory"),
 				 errdetail("Failed to map %zu bytes shared with the eigendecomposition process.",
 						   bytes)));
-	S = (double *) ((char *) sh + SHARED_HEADER);
+	S = sh->data;
 	sh->fraction = 0.0;
 	sh->status = NTK_LAPACK_ERROR;
-	memcpy(S, A, nn * sizeof(double));
-	/* A is overwritten by V at the end: its memory is not needed meanwhile */
-	ReleasePages(A, nn * sizeof(double));
 
-	pid = StartChild(sh, bytes, n);
+	/*
+	 * A is overwritten by V at the end: the child copies it, and its memory
+	 * is not needed meanwhile.
+	 */
+	pid = StartChild(sh, bytes, A, n);
+	ReleasePages(A, nn * sizeof(double));
 	PG_TRY();
 	{
 		done = WaitChild(pid, sh, &status, progress, arg);
