@@ -2,6 +2,7 @@
 
 A fit with "ridge": "auto" on N rows (EIGH_N, default 6000) spends most of
 its time in one eigendecomposition, which runs in a child of the backend.
+EIGH_TIMEOUTS (default 4,7,12) are the statement_timeouts tried.
 
 - statement_timeout at three moments of it (the reduction, the tridiagonal
   step, the back-transformation at this size): SQLSTATE 57014 within 1 s
@@ -27,6 +28,8 @@ import psycopg2
 from faultlib import (check, connect, finish, not_ok, one, run, wait_ready)
 
 N = int(os.environ.get("EIGH_N", "6000"))
+# seconds after which statement_timeout fires (EIGH_TIMEOUTS=4,30,60 for larger N)
+TIMEOUTS = [float(t) for t in os.environ.get("EIGH_TIMEOUTS", "4,7,12").split(",")]
 FIT = ("SELECT ntk_fit('auto', x, y, '{\"depth\": 0, \"ridge\": \"auto\"}') "
        "FROM big WHERE id <= %d" % N)
 
@@ -146,7 +149,7 @@ reference = small_fit(setup)
 
 # -- statement_timeout at three moments ----------------------------------------
 
-for timeout in (4.0, 7.0, 12.0):
+for timeout in TIMEOUTS:
     s = connect()
     pid = one(s, "SELECT pg_backend_pid()")
     watch = Watch(pid)
