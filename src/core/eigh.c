@@ -70,14 +70,13 @@ NtkStatus
 ntk_eigh(double *A, int n, double *w, double *work,
 		 NtkProgressFn progress, void *arg)
 {
-	size_t		nn = (size_t) n * n;
-	/* dsyevd's layout: e, tau, the eigenvectors Z, then the steps' workspace */
-	double	   *e = work;
-	double	   *tau = e + n;
-	double	   *Z = tau + n;
-	double	   *wk2 = Z + nn;
-	size_t		lwk2 = nn + 4 * (size_t) n + 1;
-	lapack_int *iwork = (lapack_int *) (wk2 + lwk2);
+	size_t		nn;
+	double	   *e;
+	double	   *tau;
+	double	   *Z;
+	double	   *wk2;
+	size_t		lwk2;
+	lapack_int *iwork;
 	double		safmin = DBL_MIN;
 	double		smlnum = safmin / DBL_EPSILON;
 	double		rmin = sqrt(smlnum);
@@ -88,6 +87,14 @@ ntk_eigh(double *A, int n, double *w, double *work,
 
 	if (n < 1)
 		return NTK_BAD_DIMENSION;
+	/* dsyevd's layout: e, tau, the eigenvectors Z, then the steps' workspace */
+	nn = (size_t) n * n;
+	e = work;
+	tau = e + n;
+	Z = tau + n;
+	wk2 = Z + nn;
+	lwk2 = nn + 4 * (size_t) n + 1;
+	iwork = (lapack_int *) (wk2 + lwk2);
 	if (progress && progress(arg, 0.0))
 		return NTK_CANCELED;
 	if (n == 1)
