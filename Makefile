@@ -12,6 +12,7 @@ DATA = $(wildcard ntk--*.sql)
 
 OBJS = \
 	src/arrays.o \
+	src/compute_child.o \
 	src/errors.o \
 	src/fit.o \
 	src/fit_progress.o \

@@ -233,7 +233,7 @@ bench_eigh(const double *K, int n, int ne, int reps, int warmup, int threads)
 	}
 	printf("\n  eigendecomposition of the kernel matrix's leading %d x %d block (t, model selection)\n", ne, ne);
 	row("floor  LAPACKE_dsyevd (vectors)", t_ref, reps, 0, "");
-	row("ours   ntk_eigh (cancellable)", t_ours, reps,
+	row("ours   ntk_eigh (dsyevd's steps)", t_ours, reps,
 		median(t_ours, reps) / median(t_ref, reps), "vs dsyevd");
 	printf("  longest step between progress reports %.3f s; eigenvalues max |diff| / max |w| %.1e\n",
 		   longest, diff / wmax);

@@ -32,7 +32,7 @@
 #include "utils/memutils.h"
 
 #include "chol.h"
-#include "eigh.h"
+#include "compute_child.h"
 #include "fit.h"
 #include "gram.h"
 #include "krr.h"
@@ -743,13 +743,11 @@ SolveFiniteTime(FitRun *run)
 	int			cols = ntk_fit_rhs_columns(n, fd->k);
 	double		s = run->opts->learning_rate * run->opts->t / ((double) n * fd->k);
 	double	   *w = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(double));
-	double	   *work = MemoryContextAllocHuge(CurrentMemoryContext,
-											  ntk_eigh_work_len(n) * sizeof(double));
+	double	   *work;
 	int			j0;
 
 	run->pr.phase = "eigendecomposition";
-	ntk_fit_status(ntk_eigh(run->K, n, w, work, ntk_fit_progress, &run->pr), run->fd.name);
-	pfree(work);
+	ntk_fit_status(ntk_eigh_child(run->K, n, w, ntk_fit_progress, &run->pr), run->fd.name);
 	run->t_factor = ntk_fit_elapsed(&run->pr) - run->t_factor;
 	run->t_solve = ntk_fit_elapsed(&run->pr);
 

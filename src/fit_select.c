@@ -14,7 +14,7 @@
 #include "miscadmin.h"
 #include "utils/float.h"
 
-#include "eigh.h"
+#include "compute_child.h"
 #include "fit.h"
 #include "krr.h"
 #include "errors.h"
@@ -31,7 +31,6 @@ typedef struct SelectWork
 	double	   *w;				/* eigenvalues, n */
 	double	   *VtY;			/* V^T Y, n x k */
 	double	   *work;			/* 2 n cols + n: loo_sse's and the diagonal */
-	double	   *eigh_work;
 } SelectWork;
 
 static void
@@ -42,8 +41,6 @@ SelectWorkAlloc(SelectWork *sw, int n, int k)
 	sw->VtY = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
 	sw->work = MemoryContextAllocHuge(CurrentMemoryContext,
 									  (2 * (size_t) n * sw->cols + n) * sizeof(double));
-	sw->eigh_work = MemoryContextAllocHuge(CurrentMemoryContext,
-										   ntk_eigh_work_len(n) * sizeof(double));
 }
 
 static void
@@ -52,7 +49,6 @@ SelectWorkFree(SelectWork *sw)
 	pfree(sw->w);
 	pfree(sw->VtY);
 	pfree(sw->work);
-	pfree(sw->eigh_work);
 }
 
 /* The ridge candidates of the options; returns their count. */
@@ -119,7 +115,7 @@ DecomposeGram(const NtkFitData *fd, const NtkFitOptions *opts, const NtkParams *
 	V = ntk_fit_gram(fd, params, opts->kind, pr, mean_diag);
 	snprintf(eigh_phase, sizeof(eigh_phase), "%s: eigendecomposition", phase);
 	pr->phase = eigh_phase;
-	ntk_fit_status(ntk_eigh(V, n, sw->w, sw->eigh_work, ntk_fit_progress, pr),
+	ntk_fit_status(ntk_eigh_child(V, n, sw->w, ntk_fit_progress, pr),
 					 fd->name);
 	pr->phase = phase;
 	for (j0 = 0; j0 < k; j0 += sw->cols)

@@ -59,17 +59,20 @@ SELECT ntk_drop_model('r'), ntk_drop_model('r');
 SQL
 
 $run valgrind --error-limit=no --num-callers=40 --leak-check=no \
-    --suppressions="$DIR/valgrind.supp" --xml=yes --xml-file="$DIR/vg.xml" \
+    --suppressions="$DIR/valgrind.supp" --xml=yes --xml-file="$DIR/vg.%p.xml" \
     "$PG_BIN/postgres" --single -D "$DIR/data" -j postgres \
     <"$DIR/script.sql" >"$DIR/out.txt" 2>&1
 rc=$?
 statements=$(grep -c '^backend>' "$DIR/out.txt")
-errors=$(grep -c '<error>' "$DIR/vg.xml")
+# one file per process: the eigendecompositions run in forked children, whose
+# valgrind reports at _exit what they still hold (leak records: not counted)
+errors=$(cat "$DIR"/vg.*.xml | grep '<kind>' | grep -vc '<kind>Leak_')
 echo "valgrind: backend exit status $rc, $statements statements, $errors unsuppressed memcheck errors"
 if [ "$errors" != 0 ]; then
-    /usr/bin/python3 - "$DIR/vg.xml" <<'PY'
+    /usr/bin/python3 - "$DIR"/vg.*.xml <<'PY'
 import sys, xml.etree.ElementTree as ET
-for e in ET.parse(sys.argv[1]).getroot().findall('error'):
+for e in [e for f in sys.argv[1:] for e in ET.parse(f).getroot().findall('error')
+          if not (e.findtext('kind') or '').startswith('Leak_')]:
     frames = [(f.findtext('fn') or '?') + ' (' + (f.findtext('obj') or '') + ')'
               for f in e.find('stack').findall('frame')]
     print(e.findtext('kind'), e.findtext('what') or e.findtext('xwhat/text'))

@@ -182,10 +182,9 @@ def cancel_on_notice(sql, word, what, lag_limit, min_percent=0):
 
 
 cancel_on_notice(BIG_FIT, "factorizing", "factorizing", 1.5)
-# an eigendecomposition (the option "t") of 6000 rows takes ~20 s here; its
-# longest step, the tridiagonal eigensolver, ~1 s for this depth-0 kernel (one
-# uninterruptible LAPACK call: 11 s for a depth-3 kernel of 8000 images, see the
-# README's limits); the cancel comes during the reduction
+# an eigendecomposition (the option "t") of 6000 rows takes ~20 s here, in a
+# child process that the cancel kills in any of its steps (docs/eigensolver.md);
+# once during the reduction, once past it
 cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3, \"t\": 100}') "
                  "FROM big WHERE id <= 6000", "eigendecomposition", "in the eigendecomposition", 2.5)
 cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3, \"t\": 100}') "

@@ -12,7 +12,7 @@
 # non-zero on any failure.  Takes about two minutes.
 set -u
 FAULT_DIR=$(cd "$(dirname "$0")" && pwd)
-ALL="dump_restore concurrency memory_guard cancel reinstall standby tamper security upgrade kill_backend"
+ALL="dump_restore concurrency memory_guard cancel eigh_child reinstall standby tamper security upgrade kill_backend"
 
 own=0
 tests=""
