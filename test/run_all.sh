@@ -3,7 +3,8 @@
 #
 # Installs the packages it needs, builds and installs the extension, runs the
 # C unit tests and the numpy-reference tests of the numerics (no server),
-# then starts a throwaway cluster for pg_regress and pgTAP, and removes it.
+# then starts a throwaway cluster for pg_regress and pgTAP, and removes it;
+# last, builds the Debian package and tests it installed alone.
 # The last line is "checks: N passed, N failed"; the exit status is non-zero
 # on any failure.
 set -u
@@ -91,4 +92,14 @@ check valgrind bash test/valgrind.sh
 check fault bash test/fault/run.sh
 
 cluster_stop
+
+# 5. the Debian package alone: built from a clean copy of the tree, installed
+# with apt-get in place of the make-installed extension, pg_regress on a
+# cluster of its own, purged; it puts the make-installed files back, and the
+# install below makes sure of it for anything added after it.  This script
+# takes no lock itself: where other runs share the PostgreSQL install, the
+# caller runs it under flock /tmp/ntk-install.lock.
+check package env NTK_INSTALL_LOCKED=1 bash test/package/run.sh
+$SUDO make -s install >/dev/null 2>&1 || true
+
 finish
