@@ -19,7 +19,8 @@
  * OPENBLAS_CORETYPE=Haswell and OPENBLAS_NUM_THREADS=1 unless they are set
  * so.  The digests were recorded with GCC 12 on Debian 12 (glibc's atan2 on
  * the portable erf path); another compiler or libm may round differently,
- * and the test then tells which path differs.
+ * and the test then tells which path differs.  Built by clang (the
+ * sanitizers' build) it compares the portable path only.
  *
  *	  test_bitident [-p] [-o FILE]
  *		-p	print the digests (to record them)
@@ -330,6 +331,19 @@ main(int argc, char **argv)
 		if (print)
 			printf("%s: %ld values, digest 0x%016llxULL\n", path_name[path],
 				   s.count, (unsigned long long) s.hash);
+#ifdef __clang__
+		/*
+		 * The vector paths' digests are of the GCC build, the one the module
+		 * ships: clang contracts other multiply-adds into FMAs.  Under clang
+		 * (the sanitizer build) they run, unchecked against the digest.
+		 */
+		if (force[path] != NTK_PATH_PORTABLE)
+		{
+			printf("%s path: %ld values; the digest is the GCC build's, not compared under clang\n",
+				   path_name[path], s.count);
+			continue;
+		}
+#endif
 		snprintf(what, sizeof(what), "%s path: %ld values match the digest",
 				 path_name[path], s.count);
 		check(s.hash == want_digest[path], what);
