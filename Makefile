@@ -15,6 +15,7 @@ OBJS = \
 	src/compute_child.o \
 	src/errors.o \
 	src/fit.o \
+	src/fit_nystrom.o \
 	src/fit_progress.o \
 	src/fit_select.o \
 	src/fit_worker.o \
