@@ -25,6 +25,7 @@ OBJS = \
 	src/model_load.o \
 	src/model_store.o \
 	src/ntk.o \
+	src/nystrom_sql.o \
 	src/options.o \
 	src/predict.o \
 	src/predict_batch.o \
