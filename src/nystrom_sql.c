@@ -1099,8 +1099,9 @@ ntk_nystrom_combine(PG_FUNCTION_ARGS)
 	NysState   *dst;
 	NysFlat    *src;
 
+	/* called as a plain function: the result is a new object */
 	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "ntk_nystrom_combine called in non-aggregate context");
+		aggctx = CurrentMemoryContext;
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
