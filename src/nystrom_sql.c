@@ -316,12 +316,12 @@ CheckFlat(const NysFlat *f, size_t len)
 
 		for (i = 0; i < f->nclasses; i++)
 		{
-			const char *z = memchr(q, '\0', end - q);
+			size_t		len = strnlen(q, end - q);
 
-			if (z == NULL || (prev && strcmp(prev, q) >= 0))
+			if (len == (size_t) (end - q) || (prev && strcmp(prev, q) >= 0))
 				BadState("The class labels are not sorted names.");
 			prev = q;
-			q = z + 1;
+			q += len + 1;
 		}
 		if (end - q >= 8)
 			BadState("The class labels are not sorted names.");
@@ -875,7 +875,7 @@ StatsFromCenters(MemoryContext aggctx, const NysFlat *cf, const NtkFitOptions *o
 	s->params = opts->params;
 	s->kind = opts->kind;
 	AllocStats(s);
-	cmean = (const double *) ((const char *) set + ntk_centers_size(set->m, d));
+	cmean = (const double *) (const void *) ((const char *) set + ntk_centers_size(set->m, d));
 	cm2 = cmean + d;
 	labels = (const char *) (cm2 + d);
 	ReadLabels(s, labels, cf->nclasses, cf->label_bytes);
@@ -1030,7 +1030,7 @@ CombineFlat(NysState *dst, const NysFlat *src)
 	if (dst->what == NYS_CENTERS)
 	{
 		const NtkCenters *set = (const NtkCenters *) p;
-		const double *mean2 = (const double *) (p + ntk_centers_size(set->m, src->d));
+		const double *mean2 = (const double *) (const void *) (p + ntk_centers_size(set->m, src->d));
 		const double *m22 = mean2 + src->d;
 		const char *labels = (const char *) (m22 + src->d);
 		int			i;
@@ -1079,7 +1079,7 @@ CombineFlat(NysState *dst, const NysFlat *src)
 		dst->st.n += pk->n;
 		dst->st.diag_sum += pk->diag_sum;
 		dst->n_skipped += src->n_skipped;
-		xs = (const double *) q;
+		xs = (const double *) (const void *) q;
 		ys = xs + (size_t) src->nbuf * src->d;
 		for (i = 0; i < src->nbuf; i++)
 		{
