@@ -22,8 +22,10 @@ creates its own database ntk_nystrom_test and drops it at the end.  Prints
 one line per check and "N passed, M failed"; exits 1 on failure.
 """
 
+import base64
 import json
 import os
+import random
 import sys
 import time
 
@@ -364,6 +366,56 @@ def test_combine(cur, rng):
         cur.execute("SELECT ntk_drop_model(%s)", (name,))
 
 
+def test_corrupt_states(cur, rng):
+    """Damaged states (bytes changed, truncated, sizes overwritten) in text
+    form: a clean error or a result, never an internal error or a crash."""
+    X, y = data(rng, 200, 2)
+    labels = ["a" if v > 0 else "b" for v in y]
+    load(cur, "cz", X, y, labels)
+    states = []
+    for q in ("""SELECT ntk_nystrom_centers(x, y, '{"centers": 20, "standardize": true}')::text FROM cz""",
+              """SELECT ntk_nystrom_centers(x, label, '{"centers": 20}')::text FROM cz""",
+              """SELECT ntk_nystrom_statistics((SELECT ntk_nystrom_centers(x, y, '{"centers": 20}') FROM cz),
+                        x, y, '{}')::text FROM cz""",
+              """SELECT ntk_nystrom_statistics((SELECT ntk_nystrom_centers(x, label, '{"centers": 20}') FROM cz),
+                        x, label, '{}')::text FROM cz"""):
+        cur.execute(q)
+        states.append(base64.b64decode(cur.fetchone()[0]))
+    r = random.Random(int(rng.integers(1 << 30)))
+    bad = []
+    codes = {}
+    for _ in range(400):
+        b = bytearray(r.choice(states))
+        c = r.random()
+        if c < 0.3:
+            for _ in range(r.randint(1, 4)):
+                b[r.randrange(len(b))] = r.randrange(256)
+        elif c < 0.5:
+            b = b[:r.randrange(len(b))]
+        elif c < 0.7:
+            i = r.randrange(0, 60)
+            b[i:i + 4] = r.choice([b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80", b"\x00\x00\x00\x00"])
+        else:
+            i = r.randrange(len(b))
+            b[i] ^= 1 << r.randrange(8)
+        t = base64.b64encode(bytes(b)).decode()
+        for q in ("SELECT ntk_nystrom_state_info(%s::ntk_nystrom_state)",
+                  "SELECT ntk_nystrom_fit('cz', %s::ntk_nystrom_state, '{}')",
+                  "SELECT ntk_nystrom_combine(%s::ntk_nystrom_state, %s::ntk_nystrom_state)"):
+            try:
+                cur.execute(q, (t,) * q.count("%s"))
+                codes["ok"] = codes.get("ok", 0) + 1
+            except psycopg2.Error as e:
+                codes[e.pgcode] = codes.get(e.pgcode, 0) + 1
+                if e.pgcode is None or e.pgcode.startswith("XX"):
+                    bad.append((q, e.pgcode, str(e)))
+    cur.execute("SELECT 1")
+    check(not bad and cur.fetchone()[0] == 1,
+          "1200 calls on damaged states: clean errors or results (%s)%s"
+          % (", ".join("%s x%d" % kv for kv in sorted(codes.items())), "; " + str(bad[:2]) if bad else ""))
+    cur.execute("SELECT ntk_drop_model('cz') WHERE EXISTS (SELECT 1 FROM ntk_models WHERE name = 'cz')")
+
+
 def main():
     t0 = time.time()
     rng = testseed.rng(20261207)
@@ -374,6 +426,7 @@ def main():
         test_every_row(cur, rng)
         test_classifier_and_multi(cur, rng)
         test_combine(cur, rng)
+        test_corrupt_states(cur, rng)
         test_parallel(cur, rng)
         cur.execute("SELECT string_agg(name, ', ' ORDER BY name) FROM ntk_models")
         left = cur.fetchone()[0]
