@@ -56,6 +56,8 @@ SELECT s::text::ntk_nystrom_state::text = s::text AS round_trip FROM stats;
 -- exact method through ntk_fit_query runs the ntk_fit aggregate
 SELECT ntk_fit_query('exact_q', 'SELECT x, y FROM nys', '{"ridge": 1e-3}') IS NOT NULL AS fitted;
 SELECT max(abs(ntk_predict('exact', x) - ntk_predict('exact_q', x))) = 0 AS equal FROM nys;
+-- a trailing semicolon or comment is fine
+SELECT ntk_fit_query('nys_c', 'SELECT x, y FROM nys; -- the training rows', '{"method": "nystrom", "centers": 50, "seed": 3, "ridge": 1e-3}') IS NOT NULL AS fitted;
 -- no rows: NULL, nothing stored
 SELECT ntk_fit_query('none', 'SELECT x, y FROM nys WHERE false', '{"method": "nystrom"}') IS NULL AS null_result;
 SELECT count(*) FROM ntk_models WHERE name = 'none';
@@ -112,6 +114,10 @@ SELECT 'AAAA'::ntk_nystrom_state;
 \echo :LAST_ERROR_SQLSTATE
 SELECT '@@'::ntk_nystrom_state;
 \echo :LAST_ERROR_SQLSTATE
+SELECT ntk_fit_query('e', 'DELETE FROM nys RETURNING x, y', '{"method": "nystrom"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT ntk_fit_query('e', 'SELECT x, y FROM nys; SELECT x, y FROM nys', '{"method": "nystrom"}');
+SELECT ntk_fit_query('e', 'SELECT x, y FROM nys FOR UPDATE', '{"method": "nystrom"}');
 SELECT ntk_fit_query('e', 'SELECT x FROM nys', '{"method": "nystrom"}');
 SELECT ntk_fit_query('e', 'SELECT y, x FROM nys', '{"method": "nystrom"}');
 \echo :LAST_ERROR_SQLSTATE

@@ -44,6 +44,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 
 #include "fit_nystrom.h"
 #include "memory.h"
@@ -1233,6 +1234,57 @@ RunPass(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
 }
 
 /*
+ * Checks that query is a single read-only SELECT; its result's columns, and
+ * in *stmt the statement's own text (without a trailing semicolon or
+ * comment), to be embedded as a subquery.
+ */
+static TupleDesc
+DescribeQuery(const char *query, char **stmt)
+{
+	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
+	List	   *sources;
+	CachedPlanSource *ps;
+	ListCell   *lc;
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	if (list_length(sources) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("query of ntk_fit_query must be a single SELECT statement")));
+	ps = linitial(sources);
+	foreach(lc, ps->query_list)
+	{
+		Query	   *q = lfirst_node(Query, lc);
+
+		if (q->commandType != CMD_SELECT || q->hasModifyingCTE ||
+			q->rowMarks != NIL || q->utilityStmt != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+					 errmsg("query of ntk_fit_query must be read-only"),
+					 errdetail("The query is not a plain SELECT, or it locks or modifies rows."),
+					 errhint("Pass a plain SELECT returning (x, target).")));
+	}
+	if (ps->resultDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("query of ntk_fit_query must return rows")));
+	if (ps->raw_parse_tree != NULL && ps->raw_parse_tree->stmt_location >= 0)
+	{
+		int			loc = ps->raw_parse_tree->stmt_location;
+		int			len = ps->raw_parse_tree->stmt_len;
+
+		*stmt = len > 0 ? pnstrdup(query + loc, len) : pstrdup(query + loc);
+	}
+	else
+		*stmt = pstrdup(query);
+	/* on a line of its own: a comment inside stays one */
+	*stmt = psprintf("%s\n", *stmt);
+	return ps->resultDesc;
+}
+
+/*
  * ntk_fit_query(model, query, options): query returns (x, target).  The
  * exact method runs the ntk_fit aggregate on it; "nystrom" runs pass 1
  * (centers) and pass 2 (statistics) as two queries that PostgreSQL may plan
@@ -1313,17 +1365,15 @@ ntk_fit_query(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	/* one plain SELECT, embedded below as a subquery */
+	desc = DescribeQuery(query, &query);
+
 	/* the query's columns: x, then the target, whose type decides the task */
-	src = psprintf("SELECT * FROM (%s) AS q LIMIT 0", query);
-	if (SPI_execute(src, true, 0) != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query must be a SELECT returning (x, target)")));
-	desc = SPI_tuptable->tupdesc;
 	if (desc->natts != 2)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query must return two columns (x, target), not %d", desc->natts)));
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("query of ntk_fit_query must return two columns (x, target)"),
+				 errdetail("It returns %d column(s).", desc->natts)));
 	xtype = SPI_gettypeid(desc, 1);
 	ttype = SPI_gettypeid(desc, 2);
 	if (get_element_type(xtype) == InvalidOid)
@@ -1340,7 +1390,6 @@ ntk_fit_query(PG_FUNCTION_ARGS)
 				 errmsg("option \"task\" is \"%s\", but the target column has type %s",
 						tname, format_type_be(ttype)),
 				 errhint("Labels of a classifier are text; targets of a regression are float8 or float8[].")));
-	SPI_freetuptable(SPI_tuptable);
 
 	types[0] = JSONBOID;
 	values[0] = optdatum;
