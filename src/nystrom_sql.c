@@ -30,6 +30,7 @@
 
 #include <math.h>
 
+#include "access/parallel.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "executor/spi.h"
@@ -800,7 +801,11 @@ Flush(NysState *s)
 	}
 	if (s->work == NULL)
 		s->work = MemoryContextAllocHuge(s->cxt, ntk_nystrom_work_len(&s->params, s->m) * sizeof(double));
-	ntk_set_blas_threads();
+	/* a parallel worker is one of several processes: one thread each */
+	if (IsParallelWorker())
+		ntk_set_single_thread();
+	else
+		ntk_set_blas_threads();
 	st = ntk_nystrom_accumulate(&s->st, &s->params, s->kind, s->C, s->ctable,
 								s->xbuf, s->ybuf, s->nbuf, s->work, FlushProgress, NULL);
 	if (st == NTK_CANCELED)
