@@ -33,6 +33,22 @@
 /* Rows hashed between checks for interrupts while choosing centers. */
 #define CENTER_ROWS 4096
 
+/* Progress of one call over a part of the rows, as a fraction of all. */
+typedef struct PartProgress
+{
+	NtkFitProgress *pr;
+	double		base;
+	double		share;
+} PartProgress;
+
+static int
+ReportPart(void *arg, double fraction)
+{
+	PartProgress *pp = (PartProgress *) arg;
+
+	return ntk_fit_progress(pp->pr, pp->base + pp->share * fraction);
+}
+
 /* Runs a step of the numerics, turning a cancel into the pending interrupt. */
 static void
 Check(NtkStatus s, const char *context)
@@ -242,9 +258,16 @@ ntk_fit_nystrom_rows(NtkNystromRows *rows)
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  ntk_nystrom_work_len(&opts->params, m) * sizeof(double));
 	Check(ntk_nystrom_center_table(&opts->params, C, m, d, cdiag, ctable), "ntk_fit");
-	Check(ntk_nystrom_accumulate(&stats, &opts->params, opts->kind, C, ctable,
-								 rows->X, Y, n, work, ntk_fit_progress, &pr),
-		  "ntk_fit");
+	for (i0 = 0; i0 < n; i0 += NTK_NYSTROM_FLUSH_ROWS)
+	{
+		int			b = Min(NTK_NYSTROM_FLUSH_ROWS, n - i0);
+		PartProgress pp = {&pr, (double) i0 / n, (double) b / n};
+
+		Check(ntk_nystrom_accumulate(&stats, &opts->params, opts->kind, C, ctable,
+									 rows->X + (size_t) i0 * d, Y + (size_t) i0 * k, b,
+									 work, ReportPart, &pp),
+			  "ntk_fit");
+	}
 	pfree(work);
 	pfree(ctable);
 	pfree(cdiag);

@@ -19,6 +19,15 @@
 #include "nystrom.h"
 #include "options.h"
 
+/*
+ * Rows per call of ntk_nystrom_accumulate, in both fits, so that they add
+ * the same blocks and give the same model: a quarter of the core's block,
+ * so that one uninterruptible step (one column chunk of H's update, 512 m
+ * 2048 multiply-adds) stays short, also when parallel processes share the
+ * cores, and a streaming state carries fewer buffered rows.
+ */
+#define NTK_NYSTROM_FLUSH_ROWS (NTK_NYSTROM_BLOCK / 4)
+
 /* The rows an ntk_fit / ntk_fit_classifier aggregate gathered. */
 typedef struct NtkNystromRows
 {

@@ -11,7 +11,7 @@
  * running mean and sum of squared deviations of each feature (merged with
  * Chan's formula) and, for a classifier, the sorted set of labels.  Pass 2
  * (ntk_nystrom_statistics) keeps the standardized centers, H, B and up to
- * NTK_NYSTROM_BLOCK buffered rows, flushed as one block of the accumulation
+ * NTK_NYSTROM_FLUSH_ROWS buffered rows, flushed as one block of the accumulation
  * (cross kernel, dsyrk, dgemm).  Both merge: states travel between
  * processes (parallel workers, the nodes of a distributed engine) as the
  * type's flat form.
@@ -116,8 +116,8 @@ typedef struct NysState
 	int			m;
 	double	   *scale;
 	double	   *C;				/* m x d, standardized */
-	double	   *xbuf;			/* NTK_NYSTROM_BLOCK x d */
-	double	   *ybuf;			/* NTK_NYSTROM_BLOCK x k */
+	double	   *xbuf;			/* NTK_NYSTROM_FLUSH_ROWS x d */
+	double	   *ybuf;			/* NTK_NYSTROM_FLUSH_ROWS x k */
 	int			nbuf;
 	double	   *ctable;			/* caches of the flush, not part of the flat form */
 	double	   *cdiag;
@@ -292,7 +292,7 @@ CheckFlat(const NysFlat *f, size_t len)
 		if (len < NYS_HDR + sizeof(NtkNystromPacked))
 			BadState("The state is truncated.");
 		if (pk->magic != NTK_NYSTROM_MAGIC || pk->key.d != f->d || pk->key.k != f->k ||
-			pk->key.m < 1 || f->k < 1 || f->nbuf < 0 || f->nbuf > NTK_NYSTROM_BLOCK ||
+			pk->key.m < 1 || f->k < 1 || f->nbuf < 0 || f->nbuf > NTK_NYSTROM_FLUSH_ROWS ||
 			pk->n < 0)
 			BadState("The statistics do not match the header.");
 		params.depth = pk->key.depth;
@@ -372,8 +372,8 @@ AllocStats(NysState *s)
 	s->mean = MemoryContextAllocZero(s->cxt, dbytes);
 	s->scale = MemoryContextAlloc(s->cxt, dbytes);
 	s->C = MemoryContextAllocHuge(s->cxt, (size_t) s->m * dbytes);
-	s->xbuf = MemoryContextAllocHuge(s->cxt, (size_t) NTK_NYSTROM_BLOCK * dbytes);
-	s->ybuf = MemoryContextAllocHuge(s->cxt, (size_t) NTK_NYSTROM_BLOCK * s->k * sizeof(double));
+	s->xbuf = MemoryContextAllocHuge(s->cxt, (size_t) NTK_NYSTROM_FLUSH_ROWS * dbytes);
+	s->ybuf = MemoryContextAllocHuge(s->cxt, (size_t) NTK_NYSTROM_FLUSH_ROWS * s->k * sizeof(double));
 }
 
 /* A state object in parent from a checked flat state. */
@@ -600,7 +600,7 @@ BlockOptions(FunctionCallInfo fcinfo, int argno, NtkFitOptions *opts)
 static void
 CheckStatsSize(int m, int d, int k, size_t label_bytes, const NtkParams *p)
 {
-	size_t		flat = StatsFlatSize(m, d, k, label_bytes, NTK_NYSTROM_BLOCK);
+	size_t		flat = StatsFlatSize(m, d, k, label_bytes, NTK_NYSTROM_FLUSH_ROWS);
 	double		mem;
 	const char *setting;
 	double		allowed = (double) ntk_allowed_memory_kb(&setting) * 1024.0;
@@ -614,7 +614,7 @@ CheckStatsSize(int m, int d, int k, size_t label_bytes, const NtkParams *p)
 				 errhint("Use fewer centers, or ntk_fit with \"method\": \"nystrom\", which keeps its statistics in one backend.")));
 	/* H and B, the centers, the buffered rows, one flush's work, the flat copy */
 	mem = 8.0 * ((double) m * m + (double) m * k + 2.0 * m * d +
-				 (double) NTK_NYSTROM_BLOCK * (d + k) +
+				 (double) NTK_NYSTROM_FLUSH_ROWS * (d + k) +
 				 (double) ntk_nystrom_work_len(p, m) + (double) ntk_gram_work_len(p, m) +
 				 (double) m * ntk_diag_len(p)) + (double) flat;
 	if (mem > allowed)
@@ -834,7 +834,7 @@ BufferRow(NysState *s, const double *x, const double *y)
 		xb[j] = v;
 	}
 	memcpy(s->ybuf + (size_t) s->nbuf * s->k, y, s->k * sizeof(double));
-	if (++s->nbuf == NTK_NYSTROM_BLOCK)
+	if (++s->nbuf == NTK_NYSTROM_FLUSH_ROWS)
 		Flush(s);
 }
 
@@ -1092,7 +1092,7 @@ CombineFlat(NysState *dst, const NysFlat *src)
 			memcpy(dst->xbuf + (size_t) dst->nbuf * dst->d, xs + (size_t) i * dst->d, dbytes);
 			memcpy(dst->ybuf + (size_t) dst->nbuf * dst->k, ys + (size_t) i * dst->k,
 				   dst->k * sizeof(double));
-			if (++dst->nbuf == NTK_NYSTROM_BLOCK)
+			if (++dst->nbuf == NTK_NYSTROM_FLUSH_ROWS)
 				Flush(dst);
 		}
 	}
