@@ -109,8 +109,10 @@ ntk_nystrom_scale(const char *name, const double *m2, double count, int d,
 		if (!isfinite(s))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 name ?
 					 errmsg("feature %d of model \"%s\" cannot be standardized in float64",
-							j + 1, name),
+							j + 1, name) :
+					 errmsg("feature %d cannot be standardized in float64", j + 1),
 					 errdetail("The sum of its squared deviations leaves the float64 range."),
 					 errhint("Rescale the feature.")));
 		scale[j] = s > 0.0 ? s : 1.0;

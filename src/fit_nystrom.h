@@ -73,8 +73,11 @@ typedef struct NtkNystromSolveInput
 extern int64 ntk_nystrom_solve_store(const NtkNystromSolveInput *in,
 									 NtkFitProgress *pr);
 
-/* Mean, population scale (constant features: 1) from a mean and the sum of
- * squared deviations; errors name a feature that cannot be standardized. */
+/*
+ * The population scale (constant features: 1) from the sum of squared
+ * deviations; errors name a feature that cannot be standardized (and the
+ * model, unless name is NULL).
+ */
 extern void ntk_nystrom_scale(const char *name, const double *m2, double count,
 							  int d, double *scale);
 

@@ -889,7 +889,7 @@ StatsFromCenters(MemoryContext aggctx, const NysFlat *cf, const NtkFitOptions *o
 	if (s->standardize)
 	{
 		memcpy(s->mean, cmean, d * sizeof(double));
-		ntk_nystrom_scale("(statistics)", cm2, (double) cf->count, d, s->scale);
+		ntk_nystrom_scale(NULL, cm2, (double) cf->count, d, s->scale);
 		for (i = 0; i < (size_t) m * d; i++)
 		{
 			int			j = (int) (i % d);
