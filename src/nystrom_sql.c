@@ -47,11 +47,13 @@
 #include "utils/memutils.h"
 #include "utils/plancache.h"
 
+#include "arrays.h"
+#include "errors.h"
 #include "fit_nystrom.h"
 #include "memory.h"
 #include "model.h"
-#include "ntk.h"
 #include "options.h"
+#include "threads.h"
 
 #define NYS_STATE_MAGIC 0x4e535431u /* "NST1" */
 #define NYS_CENTERS 1
@@ -803,9 +805,9 @@ Flush(NysState *s)
 		s->work = MemoryContextAllocHuge(s->cxt, ntk_nystrom_work_len(&s->params, s->m) * sizeof(double));
 	/* a parallel worker is one of several processes: one thread each */
 	if (IsParallelWorker())
-		ntk_set_single_thread();
+		ntk_threads_for_one_point();
 	else
-		ntk_set_blas_threads();
+		ntk_threads_for_big_work();
 	st = ntk_nystrom_accumulate(&s->st, &s->params, s->kind, s->C, s->ctable,
 								s->xbuf, s->ybuf, s->nbuf, s->work, FlushProgress, NULL);
 	if (st == NTK_CANCELED)
@@ -1215,7 +1217,7 @@ ntk_nystrom_fit(PG_FUNCTION_ARGS)
 	s = Expand(CurrentMemoryContext, FlatArg(PG_GETARG_DATUM(1)));
 	if (!opts.centers_given)
 		opts.centers = s->m;	/* recorded: the centers the state holds */
-	ntk_set_blas_threads();
+	ntk_threads_for_big_work();
 	PG_RETURN_INT64(FitStats(name, s, &opts, &pr, ""));
 }
 
@@ -1444,7 +1446,7 @@ ntk_fit_query(PG_FUNCTION_ARGS)
 		s = Expand(outer, FlatArg(res));
 		SPI_freetuptable(centers);
 		SPI_finish();
-		ntk_set_blas_threads();
+		ntk_threads_for_big_work();
 		id = FitStats(name, s, &opts, &pr, timings.data);
 	}
 	PG_RETURN_INT64(id);
