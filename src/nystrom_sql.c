@@ -1360,7 +1360,7 @@ ntk_fit_query(PG_FUNCTION_ARGS)
 			if (strcmp(tname, "regression") != 0 && strcmp(tname, "classification") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown task \"%s\"", tname),
+						 errmsg("unrecognized task \"%s\"", tname),
 						 errhint("Valid tasks are \"regression\" and \"classification\".")));
 			optdatum = DirectFunctionCall2(jsonb_delete, optdatum, CStringGetTextDatum("task"));
 			jb = DatumGetJsonbP(optdatum);

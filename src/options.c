@@ -103,7 +103,7 @@ OptionError(NtkOptStatus st, const char *key, const char *expected,
 		case NTK_OPT_BAD_METHOD:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown method \"%s\"", value),
+					 errmsg("unrecognized method \"%s\"", value),
 					 errhint("Valid methods are \"exact\" and \"nystrom\".")));
 			break;
 		case NTK_OPT_SEED_RANGE:

@@ -36,7 +36,7 @@ import psycopg2.extras
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 from test_nystrom import kp_, ref_centers, ref_fit, predict  # noqa: E402
 
 DBNAME = "ntk_nystrom_test"
@@ -418,7 +418,7 @@ def test_corrupt_states(cur, rng):
 
 def main():
     t0 = time.time()
-    rng = testseed.rng(20261207)
+    rng = testlib.rng(20261207)
     conn = setup_database()
     cur = conn.cursor()
     try:
@@ -441,7 +441,7 @@ def main():
     for cat in sorted(max_err):
         print("max relative error %s: %.3g" % (cat, max_err[cat]))
     print("time %.1f s" % (time.time() - t0))
-    testseed.footer(failed, "20261207")
+    testlib.footer(failed, "20261207")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
