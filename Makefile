@@ -15,6 +15,7 @@ OBJS = \
 	src/compute_child.o \
 	src/errors.o \
 	src/fit.o \
+	src/fit_nystrom.o \
 	src/fit_progress.o \
 	src/fit_select.o \
 	src/fit_worker.o \
@@ -24,6 +25,7 @@ OBJS = \
 	src/model_load.o \
 	src/model_store.o \
 	src/ntk.o \
+	src/nystrom_sql.o \
 	src/options.o \
 	src/predict.o \
 	src/predict_batch.o \
@@ -36,7 +38,7 @@ NUMERICS_LIBS = -lopenblas -llapacke -lm -lpthread
 
 # One pg_regress file per feature (sql/NAME.sql, expected/NAME.out), each
 # self-contained: it fits the models it needs and drops them.
-REGRESS = kernel fit classifier predict predict_batch model_table errors
+REGRESS = kernel fit classifier predict predict_batch model_table errors nystrom
 REGRESS_OPTS = --inputdir=. --load-extension=ntk
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core

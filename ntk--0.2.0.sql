@@ -215,6 +215,93 @@ CREATE AGGREGATE ntk_fit_classifier(model text, x float8[], label text, options 
     FINALFUNC = ntk_fit_final, FINALFUNC_MODIFY = READ_WRITE
 );
 
+-- Streaming, parallel and distributed Nystrom fits ---------------------------
+-- Two passes over the rows, each a PARALLEL SAFE aggregate with a combine
+-- function over one state type (text form: base64 of its binary form):
+-- ntk_nystrom_centers chooses the centers, ntk_nystrom_statistics
+-- accumulates H and B against them, ntk_nystrom_fit solves and stores.
+-- ntk_fit_query runs the passes through SPI, so that they may run in
+-- parallel, then writes the model.
+
+CREATE TYPE ntk_nystrom_state;
+CREATE FUNCTION ntk_nystrom_state_in(cstring) RETURNS ntk_nystrom_state
+AS 'MODULE_PATHNAME', 'ntk_nystrom_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ntk_nystrom_state_out(ntk_nystrom_state) RETURNS cstring
+AS 'MODULE_PATHNAME', 'ntk_nystrom_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ntk_nystrom_state_recv(internal) RETURNS ntk_nystrom_state
+AS 'MODULE_PATHNAME', 'ntk_nystrom_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ntk_nystrom_state_send(ntk_nystrom_state) RETURNS bytea
+AS 'MODULE_PATHNAME', 'ntk_nystrom_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE ntk_nystrom_state (
+    INPUT = ntk_nystrom_state_in, OUTPUT = ntk_nystrom_state_out,
+    RECEIVE = ntk_nystrom_state_recv, SEND = ntk_nystrom_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = external
+);
+COMMENT ON TYPE ntk_nystrom_state IS 'State of a streaming Nystrom fit: centers (pass 1) or statistics (pass 2)';
+
+CREATE FUNCTION ntk_nystrom_state_info(ntk_nystrom_state) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ntk_nystrom_state_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION ntk_nystrom_combine(ntk_nystrom_state, ntk_nystrom_state)
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION ntk_nystrom_centers_trans(ntk_nystrom_state, float8[], float8, jsonb)
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION ntk_nystrom_centers_trans(ntk_nystrom_state, float8[], float8[], jsonb)
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION ntk_nystrom_centers_trans(ntk_nystrom_state, float8[], text, jsonb)
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE ntk_nystrom_centers(x float8[], y float8, options jsonb) (
+    SFUNC = ntk_nystrom_centers_trans, STYPE = ntk_nystrom_state,
+    COMBINEFUNC = ntk_nystrom_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE ntk_nystrom_centers(x float8[], y float8[], options jsonb) (
+    SFUNC = ntk_nystrom_centers_trans, STYPE = ntk_nystrom_state,
+    COMBINEFUNC = ntk_nystrom_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE ntk_nystrom_centers(x float8[], label text, options jsonb) (
+    SFUNC = ntk_nystrom_centers_trans, STYPE = ntk_nystrom_state,
+    COMBINEFUNC = ntk_nystrom_combine, PARALLEL = SAFE
+);
+
+CREATE FUNCTION ntk_nystrom_statistics_trans(ntk_nystrom_state, ntk_nystrom_state, float8[], float8, jsonb)
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION ntk_nystrom_statistics_trans(ntk_nystrom_state, ntk_nystrom_state, float8[], float8[], jsonb)
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION ntk_nystrom_statistics_trans(ntk_nystrom_state, ntk_nystrom_state, float8[], text, jsonb)
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE ntk_nystrom_statistics(centers ntk_nystrom_state, x float8[], y float8, options jsonb) (
+    SFUNC = ntk_nystrom_statistics_trans, STYPE = ntk_nystrom_state,
+    COMBINEFUNC = ntk_nystrom_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE ntk_nystrom_statistics(centers ntk_nystrom_state, x float8[], y float8[], options jsonb) (
+    SFUNC = ntk_nystrom_statistics_trans, STYPE = ntk_nystrom_state,
+    COMBINEFUNC = ntk_nystrom_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE ntk_nystrom_statistics(centers ntk_nystrom_state, x float8[], label text, options jsonb) (
+    SFUNC = ntk_nystrom_statistics_trans, STYPE = ntk_nystrom_state,
+    COMBINEFUNC = ntk_nystrom_combine, PARALLEL = SAFE
+);
+
+CREATE FUNCTION ntk_nystrom_fit(model text, statistics ntk_nystrom_state, options jsonb DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'ntk_nystrom_fit'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION ntk_fit_query(model text, query text, options jsonb DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'ntk_fit_query'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION ntk_fit_query(text, text, jsonb)
+IS 'Fits a model on the rows (x, target) of a query; with "method": "nystrom" in two passes that may run in parallel';
+
 -- Predicting ------------------------------------------------------------------
 
 CREATE FUNCTION ntk_predict(model text, x float8[]) RETURNS float8

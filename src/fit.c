@@ -34,6 +34,7 @@
 #include "chol.h"
 #include "compute_child.h"
 #include "fit.h"
+#include "fit_nystrom.h"		/* ntk: "method": "nystrom" */
 #include "gram.h"
 #include "krr.h"
 #include "memory.h"
@@ -685,8 +686,8 @@ PrepareFit(FitState *st, FitRun *run)
 
 	PrepareData(st, &run->fd);
 	initStringInfo(&run->metrics);
-	appendStringInfo(&run->metrics, "{\"n_rows\": %d, \"n_skipped\": " INT64_FORMAT,
-					 run->fd.n, st->n_skipped);
+	appendStringInfo(&run->metrics, "{\"n_rows\": %d, \"n_train\": %d, \"n_skipped\": " INT64_FORMAT,
+					 run->fd.n, run->fd.n, st->n_skipped);
 }
 
 /* The Gram matrix plus the ridge, and what the store knows before the factor. */
@@ -894,6 +895,19 @@ ntk_fit_final(PG_FUNCTION_ARGS)
 	if (st->finalized)
 		PG_RETURN_INT64(st->result);
 	CheckFittedOnce(fcinfo, st->name);
+
+	/* ntk: "method": "nystrom" solves and stores in fit_nystrom.c */
+	if (st->opts.method == NTK_METHOD_NYSTROM)
+	{
+		NtkNystromRows rows = {.name = st->name, .opts = &st->opts, .n = (int) st->n,
+			.d = st->d, .X = st->X, .k = st->k, .Y = st->Y, .labels = st->labels,
+			.labelnames = st->labelnames, .nlabels = st->nlabels,
+		.n_skipped = st->n_skipped, .start = st->start};
+
+		st->result = ntk_fit_nystrom_rows(&rows);
+		st->finalized = true;
+		PG_RETURN_INT64(st->result);
+	}
 
 	PrepareFit(st, &run);
 	if (ntk_options_searching(run.opts))

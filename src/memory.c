@@ -94,6 +94,8 @@ ntk_check_memory(const char *name, double n, double d, double k,
 				 errdetail_plural("A fit of %.0f row of %.0f features needs about %.0f MB, and %s is %.0f MB.",
 								  "A fit of %.0f rows of %.0f features needs about %.0f MB, and %s is %.0f MB.",
 								  rows, n, d, need_mb, setting, allowed_mb),
+				 opts->method == NTK_METHOD_NYSTROM ?
+				 errhint("Raise ntk.max_memory, or use fewer \"centers\".") :
 				 errhint("Raise ntk.max_memory, or fit on fewer rows (for example with TABLESAMPLE).")));
 }
 

@@ -100,6 +100,32 @@ OptionError(NtkOptStatus st, const char *key, const char *expected,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"%s\" must not be an empty array", key)));
 			break;
+		case NTK_OPT_BAD_METHOD:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized method \"%s\"", value),
+					 errhint("Valid methods are \"exact\" and \"nystrom\".")));
+			break;
+		case NTK_OPT_SEED_RANGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" must be an integer between 0 and %.0f",
+							key, NTK_MAX_SEED)));
+			break;
+		case NTK_OPT_NEEDS_NYSTROM:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" requires \"method\": \"nystrom\"", key),
+					 errhint("Add \"method\": \"nystrom\", or remove \"%s\".", key)));
+			break;
+		case NTK_OPT_NOT_NYSTROM:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("option \"%s\" is not supported with \"method\": \"nystrom\"", key),
+					 strcmp(key, "ridge") == 0 || strcmp(key, "depth") == 0 ?
+					 errhint("Select \"ridge\" and \"depth\" with an exact fit on a sample of the rows, then fit with \"method\": \"nystrom\" and the chosen values.") :
+					 errhint("Use \"method\": \"exact\" for \"%s\".", key)));
+			break;
 	}
 	if (st != NTK_OPT_OK)
 		elog(ERROR, "unexpected option status %d for \"%s\"", (int) st, key ? key : "");
@@ -237,6 +263,15 @@ ntk_options_parse(Jsonb *jb, NtkFitOptions *opts)
 		if (value)
 			pfree(value);
 	}
+
+	/* the checks across keys, once every key is known (ntk: nystrom) */
+	{
+		NtkOptionKey bad;
+
+		st = ntk_options_check(opts, &bad);
+		if (st != NTK_OPT_OK)
+			OptionError(st, ntk_option_name(bad), NULL, NTK_JSON_OTHER, NULL);
+	}
 }
 
 void
@@ -259,5 +294,10 @@ ntk_options_to_json(const NtkFitOptions *opts, StringInfo out)
 					 opts->variance ? "true" : "false");
 	if (opts->has_t)
 		appendStringInfo(out, ", \"t\": %s", float8out_internal(opts->t));
+	/* ntk: the method, and what chose a Nystrom fit's centers */
+	appendStringInfo(out, ", \"method\": \"%s\"", ntk_fit_method_name(opts->method));
+	if (opts->method == NTK_METHOD_NYSTROM)
+		appendStringInfo(out, ", \"centers\": %d, \"seed\": " UINT64_FORMAT,
+						 opts->centers, (uint64) opts->seed);
 	appendStringInfoChar(out, '}');
 }

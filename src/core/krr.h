@@ -115,7 +115,8 @@ extern NtkStatus ntk_train_rmse(const double *P, const double *Y, int n, int k,
  * these options: the Gram matrix (three n x n matrices for an
  * eigendecomposition: model selection or a finite time), inputs, targets,
  * coefficients and scratch, and the diagonal states of the deepest
- * candidate network.  Saturates to +Infinity instead of wrapping.
+ * candidate network (a Nystrom fit's: ntk_nystrom_fit_peak_bytes).
+ * Saturates to +Infinity instead of wrapping.
  */
 extern double ntk_fit_peak_bytes(double n, double d, double k,
 								 const NtkFitOptions *opts);

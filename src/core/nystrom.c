@@ -700,3 +700,15 @@ ntk_nystrom_solve(double *Kmm, double *H, const double *B, int m, int k,
 			return NTK_OVERFLOW;
 	return NTK_OK;
 }
+
+double
+ntk_nystrom_fit_peak_bytes(double n, double d, double k, int centers,
+						   const NtkParams *p)
+{
+	double		m = (double) centers < n ? (double) centers : n;
+	double		len = (double) ntk_diag_len(p);
+
+	return 8.0 * (n * d + 2.0 * n * k + 2.0 * m * m + 3.0 * m * d +
+				  m * (2.0 * len + 4.0) + 2.0 * m * k +
+				  NTK_NYSTROM_BLOCK * (m + len));
+}

@@ -208,6 +208,16 @@ extern void ntk_nystrom_pack(const NtkNystromStats *st, void *out);
 extern NtkStatus ntk_nystrom_unpack(const void *in, size_t len,
 									NtkNystromStats *st, double *H, double *B);
 
+/*
+ * Estimated peak bytes of a Nystrom fit of n gathered rows of d features
+ * and k outputs with at most centers centers (m = min(centers, n)): the
+ * rows and targets (twice: a classifier's one-hot copy), the center set and
+ * the centers, their tables, K_mm and H, B and the coefficients, one
+ * block's cross kernel.  Saturates to +Infinity instead of wrapping.
+ */
+extern double ntk_nystrom_fit_peak_bytes(double n, double d, double k, int centers,
+										 const NtkParams *p);
+
 /* ---------------------------------------------------------------------
  * Solve
  * ---------------------------------------------------------------------

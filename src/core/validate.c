@@ -21,7 +21,8 @@
 
 static const char *const option_names[NTK_OPT_NKEYS] = {
 	"depth", "activation", "sigma_w", "sigma_b", "kernel", "ridge",
-	"ridge_absolute", "standardize", "t", "learning_rate", "variance"
+	"ridge_absolute", "standardize", "t", "learning_rate", "variance",
+	"method", "centers", "seed"
 };
 
 void
@@ -35,6 +36,51 @@ ntk_options_default(NtkFitOptions *opts)
 	opts->kind = NTK_KERNEL_NTK;
 	opts->ridge = 1e-6;
 	opts->learning_rate = 1.0;
+	opts->method = NTK_METHOD_EXACT;
+	opts->centers = NTK_DEFAULT_CENTERS;
+	opts->seed = 0;
+}
+
+NtkOptStatus
+ntk_options_check(const NtkFitOptions *opts, NtkOptionKey *key)
+{
+	*key = NTK_OPT_UNKNOWN;
+	if (opts->method != NTK_METHOD_NYSTROM)
+	{
+		/* a center count that would be ignored is a forgotten "method" */
+		if (opts->centers_given)
+			*key = NTK_OPT_CENTERS;
+		else if (opts->seed_given)
+			*key = NTK_OPT_SEED;
+		return *key == NTK_OPT_UNKNOWN ? NTK_OPT_OK : NTK_OPT_NEEDS_NYSTROM;
+	}
+	if (opts->has_t)
+		*key = NTK_OPT_T;
+	else if (opts->variance)
+		*key = NTK_OPT_VARIANCE;
+	else if (opts->ridge_auto || opts->n_ridges > 0)
+		*key = NTK_OPT_RIDGE;
+	else if (opts->n_depths > 0)
+		*key = NTK_OPT_DEPTH;
+	return *key == NTK_OPT_UNKNOWN ? NTK_OPT_OK : NTK_OPT_NOT_NYSTROM;
+}
+
+int
+ntk_fit_method_parse(const char *name, NtkFitMethod *out)
+{
+	if (strcmp(name, "exact") == 0)
+		*out = NTK_METHOD_EXACT;
+	else if (strcmp(name, "nystrom") == 0)
+		*out = NTK_METHOD_NYSTROM;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+ntk_fit_method_name(NtkFitMethod method)
+{
+	return method == NTK_METHOD_NYSTROM ? "nystrom" : "exact";
 }
 
 /*
@@ -102,6 +148,7 @@ ScalarKind(NtkOptionKey key, const char **noun)
 	{
 		case NTK_OPT_ACTIVATION:
 		case NTK_OPT_KERNEL:
+		case NTK_OPT_METHOD:
 			*noun = "a string";
 			return NTK_JSON_STRING;
 		case NTK_OPT_RIDGE_ABSOLUTE:
@@ -200,6 +247,20 @@ ntk_option_set_number(NtkFitOptions *opts, NtkOptionKey key, double value)
 				return NTK_OPT_NOT_POSITIVE;
 			opts->learning_rate = value;
 			break;
+		case NTK_OPT_CENTERS:
+			if (value != floor(value) || value < INT_MIN || value > INT_MAX)
+				return NTK_OPT_NOT_INTEGER;
+			if (value < 1.0)
+				return NTK_OPT_NOT_POSITIVE;
+			opts->centers = (int) value;
+			opts->centers_given = true;
+			break;
+		case NTK_OPT_SEED:
+			if (value != floor(value) || value < 0.0 || value > NTK_MAX_SEED)
+				return NTK_OPT_SEED_RANGE;
+			opts->seed = (uint64_t) value;
+			opts->seed_given = true;
+			break;
 		default:
 			return NTK_OPT_WRONG_TYPE;
 	}
@@ -227,6 +288,15 @@ ntk_option_set_string(NtkFitOptions *opts, NtkOptionKey key, const char *value)
 				if (ntk_kernel_kind_parse(value, &kind) != 0)
 					return NTK_OPT_BAD_KERNEL;
 				opts->kind = kind;
+				return NTK_OPT_OK;
+			}
+		case NTK_OPT_METHOD:
+			{
+				NtkFitMethod method;
+
+				if (ntk_fit_method_parse(value, &method) != 0)
+					return NTK_OPT_BAD_METHOD;
+				opts->method = method;
 				return NTK_OPT_OK;
 			}
 		case NTK_OPT_RIDGE:

@@ -40,12 +40,15 @@ typedef enum NtkOptionKey
 	NTK_OPT_T,
 	NTK_OPT_LEARNING_RATE,
 	NTK_OPT_VARIANCE,
+	NTK_OPT_METHOD,
+	NTK_OPT_CENTERS,
+	NTK_OPT_SEED,
 	NTK_OPT_NKEYS
 } NtkOptionKey;
 
 /* ntk_option_name of every key joined by ", ", for the hint of an error. */
 #define NTK_VALID_OPTIONS "depth, activation, sigma_w, sigma_b, kernel, ridge, " \
-	"ridge_absolute, standardize, t, learning_rate, variance"
+	"ridge_absolute, standardize, t, learning_rate, variance, method, centers, seed"
 
 /* What a JSON value is; the glue maps jsonb's jbvType onto it. */
 typedef enum NtkJsonKind
@@ -79,8 +82,29 @@ typedef enum NtkOptStatus
 	NTK_OPT_BAD_KERNEL,
 	NTK_OPT_BAD_RIDGE,			/* a ridge string other than "auto" */
 	NTK_OPT_TOO_MANY,			/* more than NTK_MAX_CANDIDATES candidates */
-	NTK_OPT_EMPTY_LIST
+	NTK_OPT_EMPTY_LIST,
+	NTK_OPT_BAD_METHOD,			/* a method other than "exact" or "nystrom" */
+	NTK_OPT_SEED_RANGE,			/* seed outside 0 .. NTK_MAX_SEED */
+	NTK_OPT_NEEDS_NYSTROM,		/* centers or seed with the exact method */
+	NTK_OPT_NOT_NYSTROM			/* an option the Nystrom fit does not support
+								 * (feature_not_supported) */
 } NtkOptStatus;
+
+/* How a fit solves: all rows, or m centers (docs/nystrom.md). */
+typedef enum NtkFitMethod
+{
+	NTK_METHOD_EXACT = 0,
+	NTK_METHOD_NYSTROM
+} NtkFitMethod;
+
+/* Centers of a Nystrom fit unless "centers" says otherwise. */
+#define NTK_DEFAULT_CENTERS 10000
+
+/*
+ * The largest seed: 2^53 - 1, the last integer every JSON reader holds
+ * exactly (options arrive as jsonb numbers and are read as doubles).
+ */
+#define NTK_MAX_SEED 9007199254740991.0
 
 /* The resolved options of a fit. */
 typedef struct NtkFitOptions
@@ -94,6 +118,13 @@ typedef struct NtkFitOptions
 	double		t;
 	double		learning_rate;
 	bool		variance;
+
+	/* Nystrom: method, centers (m) and the seed of their choice */
+	NtkFitMethod method;
+	int			centers;
+	bool		centers_given;
+	uint64_t	seed;
+	bool		seed_given;
 
 	/* model selection: ridge "auto" or a list, depth a list */
 	bool		ridge_auto;
@@ -116,6 +147,19 @@ extern void ntk_options_default(NtkFitOptions *opts);
 
 /* True if the options ask for a model search. */
 extern bool ntk_options_searching(const NtkFitOptions *opts);
+
+/*
+ * The checks that involve several keys, after every key was read (so they
+ * do not depend on the keys' order): "centers" and "seed" need "method":
+ * "nystrom" (NTK_OPT_NEEDS_NYSTROM), which does not support "t",
+ * "variance", model selection (NTK_OPT_NOT_NYSTROM).  *key receives the
+ * option at fault.
+ */
+extern NtkOptStatus ntk_options_check(const NtkFitOptions *opts, NtkOptionKey *key);
+
+/* "exact" / "nystrom"; returns 0 on success, -1 if unknown. */
+extern int	ntk_fit_method_parse(const char *name, NtkFitMethod *out);
+extern const char *ntk_fit_method_name(NtkFitMethod method);
 
 /* The key named key (NUL-terminated), or NTK_OPT_UNKNOWN. */
 extern NtkOptionKey ntk_option_lookup(const char *key);

@@ -133,7 +133,7 @@ MAX_DEPTH = 1000
 MAX_CANDIDATES = 64
 KNOWN_KEYS = ["depth", "activation", "sigma_w", "sigma_b", "kernel", "ridge",
               "ridge_absolute", "standardize", "t", "learning_rate",
-              "variance"]
+              "variance", "method", "centers", "seed"]
 NEAR_KEYS = ["depht", "Depth", "DEPTH", "", " depth", "depth ", "ridge_abs",
              "sigma", "sigmaw", "lr", "learningrate", "kernel_kind", "t ",
              "T", "variance\t", "activation2", "\u00e9", "d\u00e9pth",
@@ -400,6 +400,12 @@ def valid_value_text(key):
         return rng.choice(["1e308", "1e-300", "5e-324", "1e30"] if edge else ["0", "1", "10", "1000"])
     if key == "learning_rate":
         return rng.choice(["1e-300", "1e300", "5e-324", "1e30"] if edge else ["0.1", "1", "2"])
+    if key == "method":
+        return json.dumps(rng.choice(["exact", "nystrom"]))
+    if key == "centers":
+        return rng.choice(["1", "2147483647", "100000"] if edge else ["2", "5", "50"])
+    if key == "seed":
+        return rng.choice(["0", "9007199254740991"] if edge else ["1", "42"])
     return "1"
 
 

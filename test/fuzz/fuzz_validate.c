@@ -17,13 +17,14 @@
  *	  3 a size product and a dimension agreement: two 64-bit integers.
  * The option entries of an input form one options document.
  *
- *	  key		1 byte: % 16 < 11 -> that known key (validate.h order),
- *				11..14 -> a near miss ("depht", "Depth", "", "ridge "),
- *				15 -> raw: 1 length byte (% 16), then the bytes (a NUL ends it)
+ *	  key		1 byte: % 19 < 14 -> that known key (validate.h order),
+ *				14..17 -> a near miss ("depht", "Depth", "", "ridge "),
+ *				18 -> raw: 1 length byte (% 16), then the bytes (a NUL ends it)
  *	  value		1 kind byte, % 8: 0 null, 1 string, 2 and 7 number, 3 boolean
  *				(1 byte), 4 array, 5 object, 6 another kind
  *	  string	1 byte: < 224 -> one of "relu", "erf", "ntk", "nngp", "auto",
- *				"Auto", "", "tanh", "RELU", "relu ", "ntk\n", "nngp ", "1";
+ *				"Auto", "", "tanh", "RELU", "relu ", "ntk\n", "nngp ", "1",
+ *				"exact", "nystrom", "Nystrom";
  *				else raw: 1 length byte (% 16), then the bytes
  *	  number	a decoded double (below)
  *	  array		1 count byte (% 80, so past the 64-candidate limit), then
@@ -223,7 +224,7 @@ get_scalar(Reader *r, NtkJsonKind kind, Value *v)
 {
 	static const char *const strings[] = {
 		"relu", "erf", "ntk", "nngp", "auto", "Auto", "", "tanh", "RELU",
-		"relu ", "ntk\n", "nngp ", "1"
+		"relu ", "ntk\n", "nngp ", "1", "exact", "nystrom", "Nystrom"
 	};
 
 	v->kind = kind;
@@ -247,13 +248,13 @@ static void
 get_entry(Reader *r, Entry *e)
 {
 	static const char *const near[] = {"depht", "Depth", "", "ridge "};
-	uint8_t		k = get_u8(r) % 16;
+	uint8_t		k = get_u8(r) % 19;
 	NtkJsonKind kind;
 
 	memset(e, 0, sizeof(*e));
 	if (k < NTK_OPT_NKEYS)
 		snprintf(e->key, sizeof e->key, "%s", ntk_option_name((NtkOptionKey) k));
-	else if (k < 15)
+	else if (k < 18)
 		snprintf(e->key, sizeof e->key, "%s", near[k - NTK_OPT_NKEYS]);
 	else
 		get_raw_string(r, e->key);
@@ -302,10 +303,13 @@ reference_entry(const Entry *e, const char **noun)
 	const Value *v = &e->v;
 	bool		is_depth = strcmp(key, "depth") == 0;
 	bool		is_ridge = strcmp(key, "ridge") == 0;
+	bool		is_centers = strcmp(key, "centers") == 0;
+	bool		is_seed = strcmp(key, "seed") == 0;
 	bool		numeric = is_depth || is_ridge || strcmp(key, "sigma_w") == 0 ||
 		strcmp(key, "sigma_b") == 0 || strcmp(key, "t") == 0 ||
-		strcmp(key, "learning_rate") == 0;
-	bool		textual = strcmp(key, "activation") == 0 || strcmp(key, "kernel") == 0;
+		strcmp(key, "learning_rate") == 0 || is_centers || is_seed;
+	bool		textual = strcmp(key, "activation") == 0 || strcmp(key, "kernel") == 0 ||
+		strcmp(key, "method") == 0;
 	bool		boolean = strcmp(key, "ridge_absolute") == 0 ||
 		strcmp(key, "standardize") == 0 || strcmp(key, "variance") == 0;
 	double		x = v->number;
@@ -371,8 +375,20 @@ reference_entry(const Entry *e, const char **noun)
 	if (strcmp(key, "kernel") == 0)
 		return strcmp(v->str, "ntk") == 0 || strcmp(v->str, "nngp") == 0 ?
 			NTK_OPT_OK : NTK_OPT_BAD_KERNEL;
+	if (strcmp(key, "method") == 0)
+		return strcmp(v->str, "exact") == 0 || strcmp(v->str, "nystrom") == 0 ?
+			NTK_OPT_OK : NTK_OPT_BAD_METHOD;
 	if (isnan(x) || isinf(x))
 		return NTK_OPT_NOT_FINITE;
+	if (is_centers)
+	{
+		if (x != trunc(x) || x < -2147483648.0 || x > 2147483647.0)
+			return NTK_OPT_NOT_INTEGER;
+		return x >= 1 ? NTK_OPT_OK : NTK_OPT_NOT_POSITIVE;
+	}
+	if (is_seed)
+		return x == trunc(x) && x >= 0 && x <= 9007199254740991.0 ?
+			NTK_OPT_OK : NTK_OPT_SEED_RANGE;
 	if (is_depth)
 	{
 		if (x != trunc(x) || x < -2147483648.0 || x > 2147483647.0)
@@ -387,7 +403,7 @@ reference_entry(const Entry *e, const char **noun)
 static bool
 valid_opt_status(NtkOptStatus st)
 {
-	return (unsigned) st <= (unsigned) NTK_OPT_EMPTY_LIST;
+	return (unsigned) st <= (unsigned) NTK_OPT_NOT_NYSTROM;
 }
 
 /* One entry through validate.c the way options.c drives it. */
@@ -513,6 +529,16 @@ check_stored(const NtkFitOptions *o, const Entry *e)
 		case NTK_OPT_VARIANCE:
 			ASSERT(o->variance == v->boolean, "variance stored", "%d", v->boolean);
 			break;
+		case NTK_OPT_METHOD:
+			ASSERT(strcmp(ntk_fit_method_name(o->method), v->str) == 0,
+				   "method stored", "%s", v->str);
+			break;
+		case NTK_OPT_CENTERS:
+			ASSERT(o->centers == v->number && o->centers_given, "centers stored", "%.17g", v->number);
+			break;
+		case NTK_OPT_SEED:
+			ASSERT((double) o->seed == v->number && o->seed_given, "seed stored", "%.17g", v->number);
+			break;
 		default:
 			ASSERT(0, "an unknown key was accepted", "\"%s\"", e->key);
 	}
@@ -555,6 +581,10 @@ check_ranges(const NtkFitOptions *o)
 	ASSERT(ntk_params_check(&o->params) == NTK_OK, "accepted options pass ntk_params_check",
 		   "depth %d sigma_w %.17g sigma_b %.17g", o->params.depth, o->params.sigma_w,
 		   o->params.sigma_b);
+	ASSERT(o->centers >= 1 && (double) o->seed <= 9007199254740991.0 &&
+		   (o->method == NTK_METHOD_EXACT || o->method == NTK_METHOD_NYSTROM),
+		   "centers, seed and method in range", "%d %.17g %d", o->centers, (double) o->seed,
+		   (int) o->method);
 	ASSERT(ntk_options_searching(o) ==
 		   (o->ridge_auto || o->n_ridges > 0 || o->n_depths > 0),
 		   "ntk_options_searching", "%d %d %d", o->ridge_auto, o->n_ridges, o->n_depths);
@@ -586,8 +616,10 @@ check_setters(const Entry *e)
 		if (pass == 1)
 			k = (NtkOptionKey) odd_keys[(unsigned char) e->key[0] % 4];
 		takes_number = k == NTK_OPT_DEPTH || k == NTK_OPT_SIGMA_W || k == NTK_OPT_SIGMA_B ||
-			k == NTK_OPT_RIDGE || k == NTK_OPT_T || k == NTK_OPT_LEARNING_RATE;
-		takes_string = k == NTK_OPT_ACTIVATION || k == NTK_OPT_KERNEL || k == NTK_OPT_RIDGE;
+			k == NTK_OPT_RIDGE || k == NTK_OPT_T || k == NTK_OPT_LEARNING_RATE ||
+			k == NTK_OPT_CENTERS || k == NTK_OPT_SEED;
+		takes_string = k == NTK_OPT_ACTIVATION || k == NTK_OPT_KERNEL || k == NTK_OPT_RIDGE ||
+			k == NTK_OPT_METHOD;
 		takes_bool = k == NTK_OPT_RIDGE_ABSOLUTE || k == NTK_OPT_STANDARDIZE ||
 			k == NTK_OPT_VARIANCE;
 
@@ -687,6 +719,39 @@ run_document(Entry *entries, int n)
 		check_stored(&opts, &entries[i]);
 	}
 	check_ranges(&opts);
+
+	/* the checks across keys, as options.c runs them after the last key */
+	{
+		NtkOptionKey bad;
+		NtkOptStatus st = ntk_options_check(&opts, &bad);
+		NtkOptStatus want = NTK_OPT_OK;
+		NtkOptionKey want_key = NTK_OPT_UNKNOWN;
+
+		if (opts.method != NTK_METHOD_NYSTROM)
+		{
+			if (opts.centers_given)
+				want_key = NTK_OPT_CENTERS;
+			else if (opts.seed_given)
+				want_key = NTK_OPT_SEED;
+			if (want_key != NTK_OPT_UNKNOWN)
+				want = NTK_OPT_NEEDS_NYSTROM;
+		}
+		else
+		{
+			if (opts.has_t)
+				want_key = NTK_OPT_T;
+			else if (opts.variance)
+				want_key = NTK_OPT_VARIANCE;
+			else if (opts.ridge_auto || opts.n_ridges > 0)
+				want_key = NTK_OPT_RIDGE;
+			else if (opts.n_depths > 0)
+				want_key = NTK_OPT_DEPTH;
+			if (want_key != NTK_OPT_UNKNOWN)
+				want = NTK_OPT_NOT_NYSTROM;
+		}
+		ASSERT(st == want && bad == want_key, "the checks across keys",
+			   "status %d key %d, want %d key %d", (int) st, (int) bad, (int) want, (int) want_key);
+	}
 }
 
 /* --- float8[] checks ----------------------------------------------------- */

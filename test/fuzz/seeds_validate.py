@@ -8,9 +8,10 @@ import os
 import struct
 
 KEYS = ["depth", "activation", "sigma_w", "sigma_b", "kernel", "ridge",
-        "ridge_absolute", "standardize", "t", "learning_rate", "variance"]
+        "ridge_absolute", "standardize", "t", "learning_rate", "variance",
+        "method", "centers", "seed"]
 STRINGS = ["relu", "erf", "ntk", "nngp", "auto", "Auto", "", "tanh", "RELU",
-           "relu ", "ntk\n", "nngp ", "1"]
+           "relu ", "ntk\n", "nngp ", "1", "exact", "nystrom", "Nystrom"]
 SPECIALS = {"1000": 6, "1001": 7, "2^31": 12, "2^32": 15, "1e10": 16,
             "1e300": 17, "DBL_MAX": 19, "-0": 1, "0.5": 2, "1e-8": 24,
             "10": 25, "NaN": 26, "Inf": 28, "-Inf": 29, "5e-324": 22}
@@ -32,7 +33,7 @@ def num(v):
 def key(k):
     if k in KEYS:
         return bytes([KEYS.index(k)])
-    return bytes([15, len(k)]) + k.encode()
+    return bytes([18, len(k)]) + k.encode()
 
 
 def value(v):
@@ -94,6 +95,8 @@ SEEDS = {
     "seed_regress_depth_cast": doc(depth=["#2^32"]),
     "seed_wrong_kinds": doc(kernel={}) + doc(activation=1) + doc(depth=[[], {}]),
     "seed_unknown_key": doc(colour=1),
+    "seed_nystrom": (doc(method="nystrom", centers=100, seed="#2^32") + doc(centers=0) +
+                     doc(method="Nystrom") + doc(seed=-1) + doc(method="nystrom", t=1)),
     "seed_bad_kernel": doc(kernel="NTK"),
     "seed_vectors": (vector([1, "-0", "DBL_MAX"]) + vector([1, 2, "NaN"]) +
                      vector([1, 2], nulls=True) + vector([1, 2], ndim=2, dims=(3, 1)) +

@@ -303,7 +303,7 @@ SELECT throws_ok($$SELECT ntk_fit_classifier('tap_reg', x, label, '{"kernel": "N
 SELECT throws_ok($$SELECT ntk_fit_classifier('tap_reg', x, label, '{"colour": 1}') FROM tap_train$$, '22023',
     'unrecognized option "colour"', 'classifier: unknown option key is 22023');
 SELECT is(pg_temp.error_hint($$SELECT ntk_fit('tap_reg', x, y, '{"depht": 2}') FROM tap_train$$),
-    'Valid options are: depth, activation, sigma_w, sigma_b, kernel, ridge, ridge_absolute, standardize, t, learning_rate, variance.',
+    'Valid options are: depth, activation, sigma_w, sigma_b, kernel, ridge, ridge_absolute, standardize, t, learning_rate, variance, method, centers, seed.',
     'an unknown option key lists the valid ones in the hint');
 SELECT is(pg_temp.error_hint($$SELECT ntk_fit('tap_reg', x, y, '{"kernel": "rbf"}') FROM tap_train$$),
     'Valid kernels are "ntk" and "nngp".', 'an unknown kernel hints at the valid ones');

@@ -662,7 +662,7 @@ def test_model_columns(cur, rng):
           "n_outputs, classes")
     want_opts = {"depth": 2, "activation": "erf", "sigma_w": 1.5, "sigma_b": 0.25, "kernel": "nngp",
                  "ridge": 0.001, "ridge_absolute": True, "standardize": True,
-                 "learning_rate": 1, "variance": False}
+                 "learning_rate": 1, "variance": False, "method": "exact"}
     check(m["options"] == want_opts, "model columns: options as resolved: %s" % json.dumps(m["options"]))
     met = m["metrics"]
     check(all(k in met for k in ("fit_seconds", "n_skipped", "train_rmse")) and
@@ -680,7 +680,8 @@ def test_model_columns(cur, rng):
           "model columns: defaults ntk, relu, depth 3, sigma_w 1, sigma_b 0, ridge 1e-6")
     check(m["options"] == {"depth": 3, "activation": "relu", "sigma_w": 1, "sigma_b": 0,
                            "kernel": "ntk", "ridge": 1e-6, "ridge_absolute": False,
-                           "standardize": False, "learning_rate": 1, "variance": False},
+                           "standardize": False, "learning_rate": 1, "variance": False,
+                           "method": "exact"},
           "model columns: default options resolved")
     Kd = ntk_ref.self_kernels(X)[1]
     check_close(met_of(cur, "cols_default")["mean_diag"], float(np.mean(Kd)),

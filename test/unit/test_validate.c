@@ -79,7 +79,8 @@ test_keys(void)
 {
 	static const char *const names[] = {
 		"depth", "activation", "sigma_w", "sigma_b", "kernel", "ridge",
-		"ridge_absolute", "standardize", "t", "learning_rate", "variance"
+		"ridge_absolute", "standardize", "t", "learning_rate", "variance",
+		"method", "centers", "seed"
 	};
 	static const char *const unknown[] = {
 		"depht", "Depth", "DEPTH", "", " depth", "depth ", "ridge_abs",
@@ -88,7 +89,7 @@ test_keys(void)
 	char		joined[256] = "";
 	int			i;
 
-	check((int) (sizeof names / sizeof names[0]) == NTK_OPT_NKEYS, "eleven keys");
+	check((int) (sizeof names / sizeof names[0]) == NTK_OPT_NKEYS, "fourteen keys");
 	for (i = 0; i < NTK_OPT_NKEYS; i++)
 	{
 		check(ntk_option_lookup(names[i]) == (NtkOptionKey) i, names[i]);
@@ -523,6 +524,75 @@ test_sizes(void)
 	}
 }
 
+/* method, centers, seed and the checks across keys */
+static void
+test_nystrom_options(void)
+{
+	NtkFitOptions o;
+	NtkFitOptions saved;
+	NtkOptionKey key;
+	const char *expected;
+
+	ntk_options_default(&o);
+	check(o.method == NTK_METHOD_EXACT && o.centers == NTK_DEFAULT_CENTERS && o.seed == 0 &&
+		  !o.centers_given && !o.seed_given, "default method exact, 10000 centers, seed 0");
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_OK, "defaults pass the checks");
+
+	check_opt(ntk_option_kind(NTK_OPT_METHOD, NTK_JSON_STRING, &expected), NTK_OPT_OK, "method a string");
+	check_opt(ntk_option_kind(NTK_OPT_METHOD, NTK_JSON_NUMBER, &expected), NTK_OPT_WRONG_TYPE, "method a number");
+	check(strcmp(expected, "a string") == 0, "method's noun");
+	check_opt(ntk_option_kind(NTK_OPT_CENTERS, NTK_JSON_ARRAY, &expected), NTK_OPT_WRONG_TYPE, "centers a list");
+	check_opt(ntk_option_kind(NTK_OPT_SEED, NTK_JSON_STRING, &expected), NTK_OPT_WRONG_TYPE, "seed a string");
+
+	saved = o;
+	check_opt(ntk_option_set_string(&o, NTK_OPT_METHOD, "Nystrom"), NTK_OPT_BAD_METHOD, "method is case sensitive");
+	check_opt(ntk_option_set_string(&o, NTK_OPT_METHOD, "falkon"), NTK_OPT_BAD_METHOD, "unknown method");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_CENTERS, 0.0), NTK_OPT_NOT_POSITIVE, "0 centers");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_CENTERS, -3.0), NTK_OPT_NOT_POSITIVE, "negative centers");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_CENTERS, 2.5), NTK_OPT_NOT_INTEGER, "fractional centers");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_CENTERS, 3e9), NTK_OPT_NOT_INTEGER, "centers beyond int");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_SEED, -1.0), NTK_OPT_SEED_RANGE, "negative seed");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_SEED, 0.5), NTK_OPT_SEED_RANGE, "fractional seed");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_SEED, 9007199254740992.0), NTK_OPT_SEED_RANGE, "seed 2^53");
+	check_unchanged(&o, &saved, "refused values change nothing");
+
+	check_opt(ntk_option_set_number(&o, NTK_OPT_SEED, 9007199254740991.0), NTK_OPT_OK, "seed 2^53 - 1");
+	check(o.seed == 9007199254740991ULL && o.seed_given, "seed stored");
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_NEEDS_NYSTROM, "seed needs nystrom");
+	check(key == NTK_OPT_SEED, "the seed named");
+	check_opt(ntk_option_set_number(&o, NTK_OPT_CENTERS, 64.0), NTK_OPT_OK, "64 centers");
+	check(o.centers == 64 && o.centers_given, "centers stored");
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_NEEDS_NYSTROM, "centers need nystrom");
+	check(key == NTK_OPT_CENTERS, "the centers named first");
+	check_opt(ntk_option_set_string(&o, NTK_OPT_METHOD, "nystrom"), NTK_OPT_OK, "method nystrom");
+	check(o.method == NTK_METHOD_NYSTROM, "method stored");
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_OK, "nystrom with centers and seed");
+
+	saved = o;
+	o.has_t = true;
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_NOT_NYSTROM, "t with nystrom");
+	check(key == NTK_OPT_T, "t named");
+	o = saved;
+	o.variance = true;
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_NOT_NYSTROM, "variance with nystrom");
+	check(key == NTK_OPT_VARIANCE, "variance named");
+	o = saved;
+	o.ridge_auto = true;
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_NOT_NYSTROM, "ridge auto with nystrom");
+	check(key == NTK_OPT_RIDGE, "ridge named");
+	o = saved;
+	o.n_depths = 2;
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_NOT_NYSTROM, "depth list with nystrom");
+	check(key == NTK_OPT_DEPTH, "depth named");
+	o = saved;
+	o.standardize = true;
+	o.kind = NTK_KERNEL_NNGP;
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_OK, "standardize and nngp with nystrom");
+	check_opt(ntk_option_set_string(&o, NTK_OPT_METHOD, "exact"), NTK_OPT_OK, "method exact");
+	check(strcmp(ntk_fit_method_name(o.method), "exact") == 0 &&
+		  strcmp(ntk_fit_method_name(NTK_METHOD_NYSTROM), "nystrom") == 0, "method names");
+}
+
 int
 main(void)
 {
@@ -534,6 +604,7 @@ main(void)
 	test_candidates();
 	test_vectors();
 	test_sizes();
+	test_nystrom_options();
 
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
