@@ -14,6 +14,7 @@ OBJS = \
 	src/arrays.o \
 	src/compute_child.o \
 	src/errors.o \
+	src/evaluate.o \
 	src/fit.o \
 	src/fit_progress.o \
 	src/fit_select.o \

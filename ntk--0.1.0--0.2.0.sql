@@ -67,3 +67,9 @@ GRANT SELECT ON SEQUENCE ntk_models_id_seq TO PUBLIC;
 
 -- A model's row changes with every fit and drop: only chunk edits invalidate.
 DROP TRIGGER ntk_models_invalidate ON ntk_models;
+
+-- Metrics of a model on the rows of a read-only query returning (x, target).
+CREATE FUNCTION ntk_evaluate(model text, query text, options jsonb DEFAULT '{}')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ntk_evaluate'
+LANGUAGE C STABLE STRICT;

@@ -234,6 +234,12 @@ RETURNS TABLE (id bigint, prediction float8, outputs float8[], label text)
 AS 'MODULE_PATHNAME', 'ntk_predict_batch'
 LANGUAGE C STABLE STRICT ROWS 1000;
 
+-- Metrics of a model on the rows of a read-only query returning (x, target).
+CREATE FUNCTION ntk_evaluate(model text, query text, options jsonb DEFAULT '{}')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ntk_evaluate'
+LANGUAGE C STABLE STRICT;
+
 CREATE FUNCTION ntk_predict_var(model text, x float8[]) RETURNS float8
 AS 'MODULE_PATHNAME', 'ntk_predict_var'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
