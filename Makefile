@@ -28,6 +28,7 @@ OBJS = \
 	src/options.o \
 	src/predict.o \
 	src/predict_batch.o \
+	src/real_input.o \
 	src/threads.o
 
 CORE_SRCS = $(sort $(wildcard src/core/*.c))

@@ -247,3 +247,16 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION ntk_drop_model(model text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'ntk_drop_model'
 LANGUAGE C VOLATILE STRICT;
+
+-- A real[] x is read in place, not copied by the cast to float8[] (real_input.c).
+CREATE FUNCTION ntk_real_input_support(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'ntk_real_input_support'
+LANGUAGE C STRICT;
+ALTER FUNCTION ntk_kernel(float8[], float8[], int, text, float8, float8)
+    SUPPORT ntk_real_input_support;
+ALTER FUNCTION nngp_kernel(float8[], float8[], int, text, float8, float8)
+    SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_vector(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_class(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_var(text, float8[]) SUPPORT ntk_real_input_support;
