@@ -19,21 +19,15 @@ import psycopg2
 from sklearn import metrics
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 
 DB = "ntk_evaluate_test"
-passed = failed = 0
+CHECKS = testlib.Checks(verbose=True)
 warnings.simplefilter("ignore")   # sklearn's zero_division warnings
 
 
 def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name} {detail}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+    return CHECKS(ok, "%s %s" % (name, detail))
 
 
 def close(a, b, rel=1e-12):
@@ -124,7 +118,7 @@ def main():
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("CREATE EXTENSION ntk")
-    rng = testseed.rng(22)
+    rng = testlib.rng(22)
 
     # 1. regression, one output; the test set spans several blocks (1024 rows)
     d = 4
@@ -214,9 +208,7 @@ def main():
 
     conn.close()
     admin.cursor().execute(f"DROP DATABASE {DB}")
-    testseed.footer(failed, "22")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return CHECKS.finish("22")
 
 
 if __name__ == "__main__":
