@@ -14,6 +14,7 @@ OBJS = \
 	src/arrays.o \
 	src/compute_child.o \
 	src/errors.o \
+	src/evaluate.o \
 	src/fit.o \
 	src/fit_nystrom.o \
 	src/fit_progress.o \
@@ -29,6 +30,7 @@ OBJS = \
 	src/options.o \
 	src/predict.o \
 	src/predict_batch.o \
+	src/real_input.o \
 	src/threads.o
 
 CORE_SRCS = $(sort $(wildcard src/core/*.c))

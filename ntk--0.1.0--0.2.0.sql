@@ -154,3 +154,22 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'ntk_fit_query'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION ntk_fit_query(text, text, jsonb)
 IS 'Fits a model on the rows (x, target) of a query; with "method": "nystrom" in two passes that may run in parallel';
+
+-- Metrics of a model on the rows of a read-only query returning (x, target).
+CREATE FUNCTION ntk_evaluate(model text, query text, options jsonb DEFAULT '{}')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ntk_evaluate'
+LANGUAGE C STABLE STRICT;
+
+-- A real[] x is read in place, not copied by the cast to float8[] (real_input.c).
+CREATE FUNCTION ntk_real_input_support(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'ntk_real_input_support'
+LANGUAGE C STRICT;
+ALTER FUNCTION ntk_kernel(float8[], float8[], int, text, float8, float8)
+    SUPPORT ntk_real_input_support;
+ALTER FUNCTION nngp_kernel(float8[], float8[], int, text, float8, float8)
+    SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_vector(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_class(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_var(text, float8[]) SUPPORT ntk_real_input_support;

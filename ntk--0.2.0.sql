@@ -321,6 +321,12 @@ RETURNS TABLE (id bigint, prediction float8, outputs float8[], label text)
 AS 'MODULE_PATHNAME', 'ntk_predict_batch'
 LANGUAGE C STABLE STRICT ROWS 1000;
 
+-- Metrics of a model on the rows of a read-only query returning (x, target).
+CREATE FUNCTION ntk_evaluate(model text, query text, options jsonb DEFAULT '{}')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ntk_evaluate'
+LANGUAGE C STABLE STRICT;
+
 CREATE FUNCTION ntk_predict_var(model text, x float8[]) RETURNS float8
 AS 'MODULE_PATHNAME', 'ntk_predict_var'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -328,3 +334,16 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION ntk_drop_model(model text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'ntk_drop_model'
 LANGUAGE C VOLATILE STRICT;
+
+-- A real[] x is read in place, not copied by the cast to float8[] (real_input.c).
+CREATE FUNCTION ntk_real_input_support(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'ntk_real_input_support'
+LANGUAGE C STRICT;
+ALTER FUNCTION ntk_kernel(float8[], float8[], int, text, float8, float8)
+    SUPPORT ntk_real_input_support;
+ALTER FUNCTION nngp_kernel(float8[], float8[], int, text, float8, float8)
+    SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_vector(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_class(text, float8[]) SUPPORT ntk_real_input_support;
+ALTER FUNCTION ntk_predict_var(text, float8[]) SUPPORT ntk_real_input_support;

@@ -16,8 +16,8 @@
 # OpenBLAS, numpy, psycopg2 and Debian's dataset-fashion-mnist), builds and installs
 # the extension, starts a throwaway PostgreSQL cluster, loads the images into tables,
 # fits a classifier with the aggregate ntk_fit_classifier, predicts the test set with
-# ntk_predict_batch, and prints accuracy, a confusion matrix and per-class accuracy,
-# all computed in SQL.  It exits non-zero if any step fails or the accuracy is below
+# ntk_evaluate, and prints its accuracy, F1, confusion matrix and per-class figures
+# (those of scikit-learn's sklearn.metrics), all computed in SQL.  It exits non-zero if any step fails or the accuracy is below
 # a sanity floor.
 set -euo pipefail
 SELF=$(readlink -f "$0")
@@ -147,55 +147,56 @@ SQL
 T_FIT=$(secs "$t0" "$(now)")
 
 # 6. predict and evaluate --------------------------------------------------------------
-step "6/6 predict the test set (ntk_predict_batch) and evaluate in SQL"
+step "6/6 predict and evaluate the test set (ntk_evaluate, ntk_predict_batch)"
 t0=$(now)
-run_sql <<'SQL' || die "prediction failed"
-CREATE TABLE fmnist_pred AS
-SELECT id, label AS predicted
-FROM ntk_predict_batch('fmnist', 'SELECT id, x FROM fmnist_test');
+run_sql <<'SQL' || die "evaluation failed"
+CREATE TABLE fmnist_eval AS
+SELECT ntk_evaluate('fmnist', 'SELECT x, label FROM fmnist_test') AS m;
 SQL
 T_PRED=$(secs "$t0" "$(now)")
 echo
-echo "-- one row at a time works too:"
-run_sql <<'SQL' || die "ntk_predict_class failed"
-SELECT id, label AS truth, ntk_predict_class('fmnist', x) AS predicted
-FROM fmnist_test ORDER BY id LIMIT 5;
+echo "-- predictions of a set of rows (ntk_predict_batch), or one row at a time:"
+run_sql <<'SQL' || die "prediction failed"
+SELECT b.id, t.label AS truth, b.label AS predicted, ntk_predict_class('fmnist', t.x) AS one_at_a_time
+FROM ntk_predict_batch('fmnist', 'SELECT id, x FROM fmnist_test ORDER BY id LIMIT 5') b
+JOIN fmnist_test t USING (id)
+ORDER BY b.id;
 SQL
 
 echo
-echo "-- accuracy"
+echo "-- accuracy and F1 (ntk_evaluate: the figures of scikit-learn's sklearn.metrics)"
 run_sql <<'SQL' || die "query failed"
-SELECT count(*) AS test_images,
-       count(*) FILTER (WHERE p.predicted = t.label) AS correct,
-       round(avg((p.predicted = t.label)::int), 4) AS accuracy
-FROM fmnist_test t JOIN fmnist_pred p USING (id);
+SELECT (m->>'n')::int AS test_images,
+       round((m->>'accuracy')::numeric, 4) AS accuracy,
+       round((m#>>'{macro,f1}')::numeric, 4) AS macro_f1,
+       round((m#>>'{weighted,f1}')::numeric, 4) AS weighted_f1
+FROM fmnist_eval;
 SQL
 
 echo
 echo "-- confusion matrix: rows = true class, columns = predicted class (psql's \\crosstabview)"
 run_sql <<'SQL' || die "query failed"
 SELECT tc.k || ' ' || tc.label AS "true \ predicted", pc.k AS predicted,
-       count(p.id) AS n
-FROM fmnist_classes tc CROSS JOIN fmnist_classes pc
-LEFT JOIN (fmnist_test t JOIN fmnist_pred p USING (id))
-       ON t.label = tc.label AND p.predicted = pc.label
-GROUP BY tc.k, tc.label, pc.k
+       (m->'confusion_matrix'->(t.i::int - 1)->>(p.i::int - 1))::int AS n
+FROM fmnist_eval,
+     jsonb_array_elements_text(m->'labels') WITH ORDINALITY AS t(label, i),
+     jsonb_array_elements_text(m->'labels') WITH ORDINALITY AS p(label, i),
+     fmnist_classes tc, fmnist_classes pc
+WHERE tc.label = t.label AND pc.label = p.label
 ORDER BY tc.k, pc.k
 \crosstabview
 SQL
 
 echo
-echo "-- per-class accuracy"
+echo "-- per class"
 run_sql <<'SQL' || die "query failed"
-SELECT c.k, c.label AS class, count(*) AS images,
-       round(avg((p.predicted = t.label)::int), 4) AS accuracy,
-       mode() WITHIN GROUP (ORDER BY p.predicted)
-           FILTER (WHERE p.predicted <> t.label) AS most_confused_with
-FROM fmnist_classes c
-JOIN fmnist_test t ON t.label = c.label
-JOIN fmnist_pred p USING (id)
-GROUP BY c.k, c.label
-ORDER BY c.k;
+SELECT k.k, c.label AS class, c.support AS images, round(c.precision::numeric, 4) AS precision,
+       round(c.recall::numeric, 4) AS recall, round(c.f1::numeric, 4) AS f1
+FROM fmnist_eval,
+     jsonb_to_recordset(m->'classes') AS c(label text, precision float8, recall float8,
+                                           f1 float8, support int)
+JOIN fmnist_classes k ON k.label = c.label
+ORDER BY k.k;
 SQL
 
 echo
@@ -206,8 +207,8 @@ SELECT id, name, owner, created_at, task, kernel, activation, depth, sigma_w, si
 FROM ntk_models;
 SQL
 
-ACC=$(sql_value "SELECT round(avg((p.predicted = t.label)::int), 4) FROM fmnist_test t JOIN fmnist_pred p USING (id)")
-N_PRED=$(sql_value "SELECT count(*) FROM fmnist_pred")
+ACC=$(sql_value "SELECT round((m->>'accuracy')::numeric, 4) FROM fmnist_eval")
+N_PRED=$(sql_value "SELECT m->>'n' FROM fmnist_eval")
 MODEL_SIZE=$(sql_value "SELECT pg_size_pretty(pg_total_relation_size('ntk_models')
                                         + pg_total_relation_size('ntk_model_data'))")
 
@@ -215,7 +216,7 @@ echo
 echo "== summary"
 printf '  %-9s %s\n' data "Fashion-MNIST, $N_TRAIN train / $N_TEST test images, 784 pixels in [0,1]" \
     options "$FIT_OPTIONS" \
-    load "$T_LOAD s" fit "$T_FIT s" predict "$T_PRED s ($N_PRED images)" \
+    load "$T_LOAD s" fit "$T_FIT s" evaluate "$T_PRED s ($N_PRED images predicted and scored)" \
     model "ntk_models + ntk_model_data take $MODEL_SIZE on disk" \
     accuracy "$ACC (sanity floor $MIN_ACC)"
 

@@ -79,7 +79,7 @@ SELECT * FROM ntk_predict_batch('reg', 'SELECT id FROM fit_test');
 SELECT * FROM ntk_predict_batch('reg', 'SELECT x, x FROM fit_test');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM ntk_predict_batch('reg', 'SELECT id::text, x FROM fit_test');
-SELECT * FROM ntk_predict_batch('reg', 'SELECT id, x::float4[] FROM fit_test');
+SELECT * FROM ntk_predict_batch('reg', 'SELECT id, x::numeric[] FROM fit_test');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM ntk_predict_batch('reg', 'SELECT id, x[1] FROM fit_test');
 SELECT * FROM ntk_predict_batch('reg', 'SELECT id, x FROM no_such_table');

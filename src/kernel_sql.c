@@ -17,6 +17,16 @@
 PG_FUNCTION_INFO_V1(ntk_kernel);
 PG_FUNCTION_INFO_V1(nngp_kernel);
 
+/* The doubles of a real[] (the kernel of a pair reads each value once). */
+static const double *
+WidenedCopy(const NtkArrayView *v)
+{
+	double	   *d = palloc(v->len * sizeof(double));
+
+	ntk_array_copy(v, d);
+	return d;
+}
+
 /* Evaluates both kernels of a pair from the common SQL argument list. */
 static void
 KernelFromArgs(FunctionCallInfo fcinfo, double *nngp, double *ntk)
@@ -25,6 +35,8 @@ KernelFromArgs(FunctionCallInfo fcinfo, double *nngp, double *ntk)
 	ArrayType  *za = PG_GETARG_ARRAYTYPE_P(1);
 	char	   *act = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	NtkParams	p;
+	NtkArrayView xv;
+	NtkArrayView zv;
 	const double *x;
 	const double *z;
 	int			nx;
@@ -38,14 +50,18 @@ KernelFromArgs(FunctionCallInfo fcinfo, double *nngp, double *ntk)
 	p.sigma_b = PG_GETARG_FLOAT8(5);
 	ntk_params_check_or_error(&p);
 
-	x = ntk_array_data(xa, "x", &nx);
-	z = ntk_array_data(za, "z", &nz);
+	xv = ntk_array_view(xa, "x");
+	zv = ntk_array_view(za, "z");
+	nx = xv.len;
+	nz = zv.len;
 	if (nx != nz)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("arrays \"x\" and \"z\" have different lengths"),
 				 errdetail("\"x\" has %d elements and \"z\" has %d.", nx, nz)));
 
+	x = xv.f8 ? xv.f8 : WidenedCopy(&xv);
+	z = zv.f8 ? zv.f8 : WidenedCopy(&zv);
 	work = palloc(2 * ntk_diag_len(&p) * sizeof(double));
 	st = ntk_kernel_vectors(&p, x, z, nx, work, nngp, ntk);
 	pfree(work);

@@ -62,6 +62,36 @@ ntk_model_prepare_input(NtkModel *m, const double *x, int len)
 		memcpy(m->xbuf, x, m->d * sizeof(double));
 }
 
+/* Standardizes a checked x into m->xbuf after checking its length. */
+static void
+PrepareView(NtkModel *m, const NtkArrayView *x)
+{
+	NtkArrayView v = *x;
+	int			j;
+
+	if (v.len != m->d)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array \"x\" has %d elements, but model \"%s\" has %d features",
+						v.len, m->name, m->d)));
+	if (m->mean)
+	{
+		for (j = 0; j < m->d; j++)
+			m->xbuf[j] = ntk_standardize_value(ntk_array_value(&v, j),
+											   m->mean[j], m->scale[j]);
+	}
+	else
+		ntk_array_copy(&v, m->xbuf);
+}
+
+void
+ntk_model_prepare_array(NtkModel *m, ArrayType *x)
+{
+	NtkArrayView v = ntk_array_view(x, "x");
+
+	PrepareView(m, &v);
+}
+
 void
 ntk_model_check_output(const NtkModel *m, const double *v, size_t count)
 {
@@ -79,11 +109,11 @@ ntk_model_check_output(const NtkModel *m, const double *v, size_t count)
 
 /* Predicts every output for one input (writes m->out). */
 static void
-PredictOne(NtkModel *m, const double *x, int len)
+PredictOne(NtkModel *m, const NtkArrayView *x)
 {
 	NtkStatus	st;
 
-	ntk_model_prepare_input(m, x, len);
+	PrepareView(m, x);
 	ntk_threads_for_one_point();
 	st = ntk_predict_point(&m->params, m->kind, m->X, m->n, m->d,
 						   m->xtable, m->alpha, m->k, m->xbuf,
@@ -93,14 +123,14 @@ PredictOne(NtkModel *m, const double *x, int len)
 	ntk_model_check_output(m, m->out, m->k);
 }
 
-/* The model named by argument 0 and the validated x of argument 1. */
+/* The model named by argument 0 and the checked x (float8[] or real[]) of argument 1. */
 static NtkModel *
-ModelAndInput(FunctionCallInfo fcinfo, const double **x, int *len)
+ModelAndInput(FunctionCallInfo fcinfo, NtkArrayView *x)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	NtkModel   *m = ntk_model_get(name);
 
-	*x = ntk_array_data(PG_GETARG_ARRAYTYPE_P(1), "x", len);
+	*x = ntk_array_view(PG_GETARG_ARRAYTYPE_P(1), "x");
 	pfree(name);
 	return m;
 }
@@ -120,9 +150,8 @@ ntk_argmax(const double *v, int k)
 Datum
 ntk_predict(PG_FUNCTION_ARGS)
 {
-	const double *x;
-	int			len;
-	NtkModel   *m = ModelAndInput(fcinfo, &x, &len);
+	NtkArrayView x;
+	NtkModel   *m = ModelAndInput(fcinfo, &x);
 
 	if (m->task == NTK_TASK_CLASSIFICATION)
 		ereport(ERROR,
@@ -134,7 +163,7 @@ ntk_predict(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" has %d outputs", m->name, m->k),
 				 errhint("Use ntk_predict_vector() for multi-output models.")));
-	PredictOne(m, x, len);
+	PredictOne(m, &x);
 	PG_RETURN_FLOAT8(m->out[0]);
 }
 
@@ -153,36 +182,33 @@ ntk_float8_array(const double *v, int k)
 Datum
 ntk_predict_vector(PG_FUNCTION_ARGS)
 {
-	const double *x;
-	int			len;
-	NtkModel   *m = ModelAndInput(fcinfo, &x, &len);
+	NtkArrayView x;
+	NtkModel   *m = ModelAndInput(fcinfo, &x);
 
-	PredictOne(m, x, len);
+	PredictOne(m, &x);
 	PG_RETURN_ARRAYTYPE_P(ntk_float8_array(m->out, m->k));
 }
 
 Datum
 ntk_predict_class(PG_FUNCTION_ARGS)
 {
-	const double *x;
-	int			len;
-	NtkModel   *m = ModelAndInput(fcinfo, &x, &len);
+	NtkArrayView x;
+	NtkModel   *m = ModelAndInput(fcinfo, &x);
 
 	if (m->task != NTK_TASK_CLASSIFICATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is not a classifier", m->name),
 				 errhint("Use ntk_predict() or ntk_predict_vector() for regression models.")));
-	PredictOne(m, x, len);
+	PredictOne(m, &x);
 	PG_RETURN_TEXT_P(cstring_to_text(m->classes[ntk_argmax(m->out, m->k)]));
 }
 
 Datum
 ntk_predict_var(PG_FUNCTION_ARGS)
 {
-	const double *x;
-	int			len;
-	NtkModel   *m = ModelAndInput(fcinfo, &x, &len);
+	NtkArrayView x;
+	NtkModel   *m = ModelAndInput(fcinfo, &x);
 	double		kxx;
 	double		var;
 
@@ -191,7 +217,7 @@ ntk_predict_var(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" was fitted without variance", m->name),
 				 errhint("Refit it with the option '{\"variance\": true}'.")));
-	PredictOne(m, x, len);
+	PredictOne(m, &x);
 	kxx = ntk_diag_value(&m->params, m->kind, m->qdiag);
 	var = ntk_posterior_variance(m->factor, m->n, m->factor_kind == NTK_FACTOR_CHOL,
 								 m->kbuf, kxx, m->vbuf);

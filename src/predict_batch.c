@@ -38,9 +38,12 @@ PG_FUNCTION_INFO_V1(ntk_predict_batch);
 #define BATCH_BLOCK_DOUBLES ((size_t) 32 * 1024 * 1024)
 #define BATCH_MAX_ROWS 1024
 
-/* Refuses a batch query that is not a single plain SELECT. */
-static void
-CheckReadOnlyQuery(SPIPlanPtr plan)
+/*
+ * Refuses a query that is not a single plain SELECT: fn names the function
+ * in messages, columns the row it wants ("(id bigint, x float8[])").
+ */
+void
+ntk_batch_check_query(SPIPlanPtr plan, const char *fn, const char *columns)
 {
 	List	   *sources = SPI_plan_get_plan_sources(plan);
 	CachedPlanSource *ps;
@@ -49,7 +52,7 @@ CheckReadOnlyQuery(SPIPlanPtr plan)
 	if (list_length(sources) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query of ntk_predict_batch must be a single SELECT statement")));
+				 errmsg("query of %s must be a single SELECT statement", fn)));
 	ps = linitial(sources);
 	foreach(lc, ps->query_list)
 	{
@@ -59,9 +62,9 @@ CheckReadOnlyQuery(SPIPlanPtr plan)
 			q->rowMarks != NIL || q->utilityStmt != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-					 errmsg("query of ntk_predict_batch must be read-only"),
+					 errmsg("query of %s must be read-only", fn),
 					 errdetail("The query is not a plain SELECT, or it locks or modifies rows."),
-					 errhint("Pass a plain SELECT returning (id bigint, x float8[]).")));
+					 errhint("Pass a plain SELECT returning %s.", columns)));
 	}
 }
 
@@ -82,11 +85,17 @@ CheckBatchColumns(TupleDesc desc)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("first column of the ntk_predict_batch query must be an integer id, not %s",
 						format_type_be(idtype))));
-	if (TupleDescAttr(desc, 1)->atttypid != FLOAT8ARRAYOID)
+	if (!ntk_batch_x_type_ok(TupleDescAttr(desc, 1)->atttypid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("second column of the ntk_predict_batch query must be double precision[], not %s",
+				 errmsg("second column of the ntk_predict_batch query must be double precision[] or real[], not %s",
 						format_type_be(TupleDescAttr(desc, 1)->atttypid))));
+}
+
+bool
+ntk_batch_x_type_ok(Oid type)
+{
+	return type == FLOAT8ARRAYOID || type == FLOAT4ARRAYOID;
 }
 
 /*
@@ -97,6 +106,36 @@ static int
 BatchInterrupted(void *arg, double fraction)
 {
 	return QueryCancelPending || ProcDiePending;
+}
+
+void
+ntk_batch_predict(NtkModel *m, const double *Q, int nq, double *qdiag,
+				  double *Kq, double *P)
+{
+	NtkStatus	st = ntk_points_diag(&m->params, Q, nq, m->d, qdiag);
+
+	if (st == NTK_OK)
+		st = ntk_gram_cross(&m->params, m->kind, Q, nq, qdiag,
+							m->X, m->n, m->xtable, m->d, Kq,
+							BatchInterrupted, NULL);
+	if (st != NTK_OK)
+		ntk_status_error(st, psprintf("while predicting a block of rows with model \"%s\"",
+									  m->name));
+	/* P (nq x k, row-major) = Kq (nq x n) alpha (n x k) */
+	cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m->k, nq, m->n,
+				1.0, m->alpha, m->n, Kq, m->n, 0.0, P, m->k);
+	ntk_model_check_output(m, P, (size_t) nq * m->k);
+}
+
+int
+ntk_batch_block_rows(const NtkModel *m)
+{
+	size_t		len = ntk_diag_len(&m->params);
+
+	/* a row's share of the buffers: its kernel row, input, outputs, diagonal */
+	return (int) Min((size_t) BATCH_MAX_ROWS,
+					 Max((size_t) 1, BATCH_BLOCK_DOUBLES /
+						 ((size_t) m->n + (size_t) m->d + (size_t) m->k + len)));
 }
 
 /* Predicts one fetched block of rows and appends them to the result. */
@@ -124,32 +163,14 @@ PredictBlock(NtkModel *m, SPITupleTable *tt, uint64 rows, ReturnSetInfo *rsinfo,
 		xnull[r] = isnull;
 		if (!isnull)
 		{
-			const double *x;
-			int			xlen;
-
-			x = ntk_array_data(DatumGetArrayTypeP(v), "x", &xlen);
-			ntk_model_prepare_input(m, x, xlen);
+			ntk_model_prepare_array(m, DatumGetArrayTypeP(v));
 			memcpy(Q + (size_t) nq * m->d, m->xbuf, m->d * sizeof(double));
 			nq++;
 		}
 	}
 
 	if (nq > 0)
-	{
-		NtkStatus	st = ntk_points_diag(&m->params, Q, nq, m->d, qdiag);
-
-		if (st == NTK_OK)
-			st = ntk_gram_cross(&m->params, m->kind, Q, nq, qdiag,
-								m->X, m->n, m->xtable, m->d, Kq,
-								BatchInterrupted, NULL);
-		if (st != NTK_OK)
-			ntk_status_error(st, psprintf("while predicting a block of rows with model \"%s\"",
-										  m->name));
-		/* P (nq x k, row-major) = Kq (nq x n) alpha (n x k) */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m->k, nq, m->n,
-					1.0, m->alpha, m->n, Kq, m->n, 0.0, P, m->k);
-		ntk_model_check_output(m, P, (size_t) nq * m->k);
-	}
+		ntk_batch_predict(m, Q, nq, qdiag, Kq, P);
 
 	for (r = 0, qi = 0; r < rows; r++)
 	{
@@ -205,10 +226,7 @@ ntk_predict_batch(PG_FUNCTION_ARGS)
 		bool	   *xnull;
 		MemoryContext blockcxt;
 
-		/* a row's share of the buffers: its kernel row, input, outputs, diagonal */
-		block = (int) Min((size_t) BATCH_MAX_ROWS,
-						  Max((size_t) 1, BATCH_BLOCK_DOUBLES /
-							  ((size_t) m->n + (size_t) m->d + (size_t) m->k + len)));
+		block = ntk_batch_block_rows(m);
 		Q = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->d * sizeof(double));
 		qdiag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * len * sizeof(double));
 		Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
@@ -223,7 +241,7 @@ ntk_predict_batch(PG_FUNCTION_ARGS)
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the ntk_predict_batch query: %s",
 				 SPI_result_code_string(SPI_result));
-		CheckReadOnlyQuery(plan);
+		ntk_batch_check_query(plan, "ntk_predict_batch", "(id bigint, x float8[])");
 
 		/* whatever the query calls must not write either */
 		XactReadOnly = true;

@@ -3,7 +3,7 @@
 
 NTK_DEPS="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 libtap-parser-sourcehandler-pgtap-perl libopenblas-dev liblapacke-dev
-python3-numpy python3-scipy python3-psycopg2 python3-mpmath gcc make"
+python3-numpy python3-scipy python3-psycopg2 python3-mpmath python3-sklearn gcc make"
 
 ntk_install_deps() {
     local want="$NTK_DEPS $*" missing="" p

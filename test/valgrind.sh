@@ -44,6 +44,12 @@ SELECT count(*), sum(prediction) FROM ntk_predict_batch('c', 'SELECT id, x FROM 
 
 SELECT ntk_predict_class('c', x), ntk_predict_vector('m', x) FROM t LIMIT 3;
 
+SELECT ntk_evaluate('c', 'SELECT x::real[], CASE WHEN id % 50 = 0 THEN ''new'' ELSE lab END FROM t');
+
+SELECT ntk_evaluate('m', 'SELECT x, ARRAY[y, 2*y] FROM t'), ntk_evaluate('r', 'SELECT x, y FROM t LIMIT 1');
+
+SELECT sum(ntk_predict('r', x::real[])), sum(ntk_kernel(x::real[], x::real[])) FROM t;
+
 SELECT ntk_fit('bad', x, y, '{"bogus": 1}') FROM t;
 
 SELECT ntk_fit('dup', ARRAY[1.0, 2.0]::float8[], 1.0, '{"ridge": 0, "ridge_absolute": true}') FROM generate_series(1, 3);

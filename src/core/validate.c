@@ -426,12 +426,11 @@ ntk_kernel_kind_name(NtkKernelKind kind)
 	return kind == NTK_KERNEL_NNGP ? "nngp" : "ntk";
 }
 
-NtkVectorStatus
-ntk_vector_check(int ndim, const int *dims, bool has_nulls,
-				 const double *data, int *len, int *bad)
+/* The shape checks of ntk_vector_check and ntk_vector_check_float4. */
+static NtkVectorStatus
+VectorShape(int ndim, const int *dims, bool has_nulls, int *len, int *bad)
 {
 	int			n;
-	int			i;
 
 	*len = 0;
 	*bad = -1;
@@ -443,13 +442,47 @@ ntk_vector_check(int ndim, const int *dims, bool has_nulls,
 	if (has_nulls)
 		return NTK_VEC_NULLS;
 	*len = n;
-	for (i = 0; i < n; i++)
+	return NTK_VEC_OK;
+}
+
+#define NTK_NONFINITE_STATUS(v) \
+	(isnan(v) ? NTK_VEC_NAN : (v) > 0 ? NTK_VEC_POS_INF : NTK_VEC_NEG_INF)
+
+NtkVectorStatus
+ntk_vector_check(int ndim, const int *dims, bool has_nulls,
+				 const double *data, int *len, int *bad)
+{
+	NtkVectorStatus st = VectorShape(ndim, dims, has_nulls, len, bad);
+	int			i;
+
+	if (st != NTK_VEC_OK)
+		return st;
+	for (i = 0; i < *len; i++)
 	{
 		if (!isfinite(data[i]))
 		{
 			*bad = i;
-			return isnan(data[i]) ? NTK_VEC_NAN :
-				data[i] > 0 ? NTK_VEC_POS_INF : NTK_VEC_NEG_INF;
+			return NTK_NONFINITE_STATUS(data[i]);
+		}
+	}
+	return NTK_VEC_OK;
+}
+
+NtkVectorStatus
+ntk_vector_check_float4(int ndim, const int *dims, bool has_nulls,
+						const float *data, int *len, int *bad)
+{
+	NtkVectorStatus st = VectorShape(ndim, dims, has_nulls, len, bad);
+	int			i;
+
+	if (st != NTK_VEC_OK)
+		return st;
+	for (i = 0; i < *len; i++)
+	{
+		if (!isfinite(data[i]))
+		{
+			*bad = i;
+			return NTK_NONFINITE_STATUS(data[i]);
 		}
 	}
 	return NTK_VEC_OK;

@@ -231,6 +231,10 @@ typedef enum NtkVectorStatus
 extern NtkVectorStatus ntk_vector_check(int ndim, const int *dims, bool has_nulls,
 										const double *data, int *len, int *bad);
 
+/* The same for a real[] of ndims[0] floats. */
+extern NtkVectorStatus ntk_vector_check_float4(int ndim, const int *dims, bool has_nulls,
+											   const float *data, int *len, int *bad);
+
 /* "NaN", "Infinity" or "-Infinity" for the non-finite statuses. */
 extern const char *ntk_vector_nonfinite_name(NtkVectorStatus st);
 

@@ -3,7 +3,7 @@ server.
 
 From a fixed seed it generates a few thousand malformed calls of
 ntk_kernel, nngp_kernel, the ntk_fit and ntk_fit_classifier aggregates, the
-ntk_predict functions, ntk_predict_batch and ntk_drop_model:
+ntk_predict functions, ntk_predict_batch, ntk_evaluate and ntk_drop_model:
 
   - arrays: multi-dimensional, with NULL elements, non-1 lower bounds,
     slices (with and without a NULL bitmap), NaN and +-Infinity, subnormal
@@ -774,6 +774,18 @@ def case_batch():
     run("SELECT * FROM ntk_predict_batch(%s, %s)" % (mname, qarg), finite_rows)
 
 
+def case_evaluate():
+    name = rng.choice(list(SETUP_MODELS) + ["fz_missing"])
+    d = SETUP_MODELS.get(name, ("regression", 3, 1, False))[1]
+    target = rng.choice(["1.5::float8", "NULL::float8", "'a'::text", "'fz'::text", "NULL::text",
+                         "ARRAY[1.0, 2.0]::float8[]", "'{1,2,3}'::float8[]", "'NaN'::float8",
+                         "'{1,NULL}'::float8[]", "2", "x", "id::text"])
+    x = rng.choice(["x", "x", "x::real[]", "x::text"])
+    q = "SELECT %s, %s FROM (%s) s(id, x)" % (x, target, batch_query(d))
+    run("SELECT ntk_evaluate(%s, $fzq$%s$fzq$%s)" % (
+        sql_str(name), q, rng.choice(["", "", ", '{}'", ", '[]'", ", '{\"a\": 1}'", ", NULL"])))
+
+
 def case_misc():
     r = rng.randrange(8)
     if r == 0:
@@ -911,7 +923,8 @@ def report_known():
 def main():
     setup()
     directed()
-    kinds = [(case_kernel, 20), (case_fit, 35), (case_predict, 20), (case_batch, 15), (case_misc, 10)]
+    kinds = [(case_kernel, 20), (case_fit, 35), (case_predict, 20), (case_batch, 15), (case_misc, 10),
+             (case_evaluate, 8)]
     total = sum(w for _, w in kinds)
     for i in range(CASES):
         if time.time() - START > BUDGET:

@@ -515,10 +515,10 @@ SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT x, x FROM 
     'first column of the ntk_predict_batch query must be an integer id, not double precision[]', 'batch: an array id is 42804');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id::text, x FROM tap_test')$$, '42804',
     'first column of the ntk_predict_batch query must be an integer id, not text', 'batch: a text id is 42804');
-SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id, x::float4[] FROM tap_test')$$, '42804',
-    'second column of the ntk_predict_batch query must be double precision[], not real[]', 'batch: a float4[] x is 42804');
+SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id, x::numeric[] FROM tap_test')$$, '42804',
+    'second column of the ntk_predict_batch query must be double precision[] or real[], not numeric[]', 'batch: a numeric[] x is 42804');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id, x[1] FROM tap_test')$$, '42804',
-    'second column of the ntk_predict_batch query must be double precision[], not double precision', 'batch: a scalar x is 42804');
+    'second column of the ntk_predict_batch query must be double precision[] or real[], not double precision', 'batch: a scalar x is 42804');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id, x FROM tap_no_such_table')$$, '42P01',
     NULL, 'batch: a missing table is 42P01');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELEC id, x FROM tap_test')$$, '42601',

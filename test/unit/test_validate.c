@@ -478,6 +478,29 @@ test_vectors(void)
 		  "-Infinity at 0");
 	check(len == 3, "length given with a non-finite element");
 
+	{
+		float		f[3] = {FLT_MAX, -FLT_MIN, 0.0f};
+
+		check(ntk_vector_check_float4(1, dims, false, f, &len, &bad) == NTK_VEC_OK && len == 3,
+			  "float4: finite extremes");
+		check(ntk_vector_check_float4(2, dims, false, f, &len, &bad) == NTK_VEC_MULTIDIM,
+			  "float4: 2-D");
+		check(ntk_vector_check_float4(1, dims, true, NULL, &len, &bad) == NTK_VEC_NULLS,
+			  "float4: NULLs, data not read");
+		check(ntk_vector_check_float4(1, &zero, false, f, &len, &bad) == NTK_VEC_EMPTY,
+			  "float4: zero length");
+		f[1] = NAN;
+		f[2] = INFINITY;
+		check(ntk_vector_check_float4(1, dims, false, f, &len, &bad) == NTK_VEC_NAN && bad == 1,
+			  "float4: first non-finite is the NaN at 1");
+		f[1] = 1.0f;
+		check(ntk_vector_check_float4(1, dims, false, f, &len, &bad) == NTK_VEC_POS_INF && bad == 2,
+			  "float4: +Infinity at 2");
+		f[0] = -INFINITY;
+		check(ntk_vector_check_float4(1, dims, false, f, &len, &bad) == NTK_VEC_NEG_INF && bad == 0,
+			  "float4: -Infinity at 0");
+	}
+
 	check(strcmp(ntk_vector_nonfinite_name(NTK_VEC_NAN), "NaN") == 0, "name NaN");
 	check(strcmp(ntk_vector_nonfinite_name(NTK_VEC_POS_INF), "Infinity") == 0, "name Infinity");
 	check(strcmp(ntk_vector_nonfinite_name(NTK_VEC_NEG_INF), "-Infinity") == 0, "name -Infinity");
