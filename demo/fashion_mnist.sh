@@ -160,13 +160,14 @@ echo "load: $T_LOAD s"
 
 # 5. fit -------------------------------------------------------------------------------
 step "5/6 fit: kernel regression on one-hot labels, in one aggregate"
-# ntk.max_memory (default: half the physical memory) caps what one fit may allocate;
-# the demo allows 80% of the memory available when it started.  Progress NOTICEs come
+# ntk.max_memory and ntk.max_memory_limit (defaults: half the physical memory) cap what
+# one fit may allocate; the demo allows 80% of the memory available when it started.  Progress NOTICEs come
 # every few seconds of a long fit; the backend's peak resident memory (VmHWM of
 # /proc/self/status, read by the backend itself) is printed after the fit.
 FIT_OPTIONS_SQL=${FIT_OPTIONS//\'/\'\'}      # as an SQL string literal
 t0=$(now)
 run_sql <<SQL || die "fit failed"
+SET ntk.max_memory_limit = '${FIT_MAX_MB}MB';
 SET ntk.max_memory = '${FIT_MAX_MB}MB';
 SELECT ntk_fit_classifier('fmnist', x, label, '$FIT_OPTIONS_SQL'::jsonb) AS model_id
 FROM fmnist_train;

@@ -156,8 +156,8 @@ ntk_check_memory(const char *name, double n, double d, double k,
 	unsigned long rows = n < (double) ULONG_MAX ? (unsigned long) n : ULONG_MAX;
 	NtkFitSizes sizes;
 	NtkFitOptions plain;
-	double		plain_need;
 	unsigned long max_rows;
+	unsigned long plain_rows;
 
 	/* the size_t products the buffers will be allocated with must not wrap */
 	if (need <= allowed &&
@@ -165,13 +165,11 @@ ntk_check_memory(const char *name, double n, double d, double k,
 		return;
 
 	max_rows = (unsigned long) MaxRows(d, k, opts, allowed);
-	/* what an exact fit of the same rows without the full matrix would need */
+	/* an exact fit without what needs the full matrix */
 	plain = *opts;
 	plain.has_t = plain.variance = plain.ridge_auto = false;
 	plain.n_ridges = plain.n_depths = 0;
-	plain_need = ntk_fit_packed_peak_bytes(n, d, k, &plain);
-	if (ntk_exact_storage != NTK_STORAGE_FULL)
-		plain_need = Min(plain_need, ntk_fit_peak_bytes(n, d, k, &plain));
+	plain_rows = (unsigned long) MaxRows(d, k, &plain, allowed);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -183,12 +181,12 @@ ntk_check_memory(const char *name, double n, double d, double k,
 			 errdetail_plural("A fit of %.0f row of %.0f features needs about %.0f MB, and %s is %.0f MB.",
 							  "A fit of %.0f rows of %.0f features needs about %.0f MB, and %s is %.0f MB.",
 							  rows, n, d, need_mb, setting, allowed_mb),
-			 NeedsFullMatrix(opts) && plain_need <= allowed ?
-			 errhint("%s needs the full n x n kernel matrix, and with it at most %lu rows fit; an exact fit of these rows without it needs about %.0f MB, which fits.",
+			 NeedsFullMatrix(opts) ?
+			 errhint("%s needs the full n x n kernel matrix: at most %lu rows fit with it, and %lu without it.",
 					 opts->has_t ? "The option \"t\"" :
 					 ntk_options_searching(opts) ? "Model selection" :
 					 "The option \"variance\"",
-					 max_rows, ceil(plain_need / (1024.0 * 1024.0))) :
+					 max_rows, plain_rows) :
 			 errhint("Raise ntk.max_memory, or fit on at most %lu rows (for example with TABLESAMPLE).",
 					 max_rows)));
 }
