@@ -28,7 +28,7 @@ CORE_OBJS = $(CORE_SRCS:.c=.o)
 CORE_LIB = src/core/libntkcore.a
 NUMERICS_LIBS = -lopenblas -llapacke -lm -lpthread
 
-REGRESS = kernel fit
+REGRESS = kernel fit packed
 REGRESS_OPTS = --inputdir=. --load-extension=ntk
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
