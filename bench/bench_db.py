@@ -12,7 +12,8 @@ Measured, in one run and with the same thread count everywhere:
 
   fit      (i)   SELECT ntk_fit(name, x, y) FROM table          (in the database)
            (ii)  fetch the rows with psycopg2, build the same NTK Gram with numpy
-                 (vectorized textbook recursion), scipy cho_factor / cho_solve
+                 (test/python/ntk_ref.py, the tests' reference), scipy
+                 cho_factor / cho_solve
            (iii) the floor: scipy.linalg.blas.dsyrk + scipy.linalg.lapack.dpotrf
                  (the OpenBLAS numpy and scipy load, called in this process)
   predict  ntk_predict_batch vs SELECT ntk_predict(...) per row, per-row time
@@ -87,6 +88,10 @@ import scipy.linalg.blas  # noqa: E402
 import scipy.linalg.lapack  # noqa: E402
 import psycopg2  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "test", "python"))
+import ntk_ref  # noqa: E402
+
 
 def log(msg):
     print(f"[bench_db {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -152,27 +157,11 @@ def blas_report():
 # --------------------------------------------------------- the Python path
 
 def ntk_numpy(X, Z=None, depth=3, sigma_w=1.0, sigma_b=0.0):
-    """NTK (relu) of the rows of X against the rows of Z, the way the papers
-    write it: vectorized over the whole matrix, arccos of the clipped cosine.
-    neural-tangents' conventions (the contract's): K1 = sw^2 <x,z>/d + sb^2,
-    Theta_{l+1} = K_{l+1} + sw^2 E[phi'(u) phi'(v)] Theta_l."""
-    sw2, sb2 = sigma_w ** 2, sigma_b ** 2
-    d = X.shape[1]
-    same = Z is None
-    Z = X if same else Z
-    K = sw2 * (X @ Z.T) / d + sb2
-    kx = sw2 * np.einsum("ij,ij->i", X, X) / d + sb2
-    kz = kx if same else sw2 * np.einsum("ij,ij->i", Z, Z) / d + sb2
-    theta = K.copy()
-    for _ in range(depth):
-        s = np.sqrt(np.outer(kx, kz))
-        c = np.clip(K / s, -1.0, 1.0)
-        t = np.arccos(c)
-        K = sw2 * s * (np.sin(t) + (np.pi - t) * c) / (2 * np.pi) + sb2
-        theta = K + sw2 * (np.pi - t) / (2 * np.pi) * theta
-        kx = sw2 * kx / 2 + sb2
-        kz = kx if same else sw2 * kz / 2 + sb2
-    return theta
+    """NTK (relu) of the rows of X against the rows of Z: the tests' numpy
+    reference (test/python/ntk_ref.py), vectorized over the whole matrix,
+    arccos of the clipped cosine, neural-tangents' conventions (the
+    contract's)."""
+    return ntk_ref.ntk(X, Z, depth, "relu", sigma_w, sigma_b)
 
 
 # --------------------------------------------------------------- database

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Choose the demo's defaults: an independent numpy NTK on Fashion-MNIST.
 
-Not run by demo/fashion_mnist.sh.  It reimplements the kernel of API.md
+Not run by demo/fashion_mnist.sh.  It computes the kernel of API.md
 (neural-tangents' stax.serial(Dense, *[Relu, Dense] * depth), NTK
-parameterization, sigma_w = 1, sigma_b = 0) and kernel ridge regression on
+parameterization, sigma_w = 1, sigma_b = 0) with the layer step of the tests'
+numpy reference (test/python/ntk_ref.py) and kernel ridge regression on
 one-hot targets with a ridge relative to the mean of diag(K), then reports the
 test accuracy for each (standardize, kernel, depth, ridge).
 
@@ -25,31 +26,22 @@ import scipy.linalg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fmnist_idx import CLASSES, load_split  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "test", "python"))
+import ntk_ref  # noqa: E402
+
 
 def relu_step(kxz, kxx, kzz, theta):
-    """One Relu + Dense layer (sigma_w = 1, sigma_b = 0), in place where possible.
+    """One Relu + Dense layer (sigma_w = 1, sigma_b = 0) of the tests' numpy
+    reference (test/python/ntk_ref.py); theta is updated in place.
 
     kxz, theta: (m, n) cross covariances; kxx: (m,), kzz: (n,) variances.
-    Returns the new kxz and theta (theta updated in place) and the new variances.
+    Returns the new kxz and theta and the new variances.
     """
-    norm = np.sqrt(np.outer(kxx, kzz))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.divide(kxz, norm, out=np.zeros_like(kxz), where=norm > 0)
-    np.clip(rho, -1.0, 1.0, out=rho)
-    ang = np.arccos(rho)
-    pa = np.pi - ang                           # pi - angle
-    del ang
-    # E[phi(u) phi(v)] = sqrt(kxx kzz)/(2 pi) * (sin ang + (pi - ang) cos ang)
-    kk = np.sqrt(1.0 - rho * rho)              # sin(angle)
-    kk += pa * rho
-    kk *= norm
-    kk /= 2 * np.pi
-    # E[phi'(u) phi'(v)] = (pi - angle) / (2 pi)
-    pa /= 2 * np.pi
-    del rho, norm
-    theta *= pa
-    theta += kk                                # Theta_{l+1} = K_{l+1} + dot * Theta_l
-    return kk, theta, kxx / 2, kzz / 2        # E[relu(u)^2] = K / 2
+    k, dphi, kxx, kzz = ntk_ref.relu_layer(kxz, kxx, kzz, 1.0, 0.0)
+    theta *= dphi
+    theta += k                                 # Theta_{l+1} = K_{l+1} + dot * Theta_l
+    return k, theta, kxx, kzz
 
 
 def main():

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * arrays.c
- *	  Validation of float8[] arguments and kernel parameters: the array
- *	  headers are read here, the decisions taken by validate.c.
+ *	  Validation of float8[] arguments: the array headers are read here,
+ *	  the decisions taken by validate.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,7 +11,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 
-#include "ntk.h"
+#include "arrays.h"
 #include "validate.h"
 
 const double *
@@ -24,7 +24,8 @@ ntk_array_data(ArrayType *arr, const char *what, int *len)
 	int			bad;
 
 	if (ARR_ELEMTYPE(arr) != FLOAT8OID)
-		elog(ERROR, "%s: expected float8[]", what);
+		elog(ERROR, "array \"%s\" has element type %u, not double precision",
+			 what, ARR_ELEMTYPE(arr));
 
 	/*
 	 * Not ARR_HASNULL: a slice keeps its source's bitmap without any NULLs.
@@ -67,36 +68,4 @@ ntk_array_data(ArrayType *arr, const char *what, int *len)
 		elog(ERROR, "unexpected status %d of array \"%s\"", (int) st, what);
 	*len = n;
 	return data;
-}
-
-void
-ntk_check_dims(int expected, int actual, const char *what)
-{
-	if (!ntk_dims_agree(expected, actual))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("array \"%s\" has %d elements, expected %d",
-						what, actual, expected)));
-}
-
-NtkActivation
-ntk_parse_activation(const char *name)
-{
-	NtkActivation act;
-
-	if (ntk_activation_parse(name, &act) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown activation \"%s\"", name),
-				 errhint("Valid activations are \"relu\" and \"erf\".")));
-	return act;
-}
-
-void
-ntk_check_params(const NtkParams *p)
-{
-	NtkStatus	st = ntk_params_check(p);
-
-	if (st != NTK_OK)
-		ntk_status_error(st, "kernel parameters");
 }

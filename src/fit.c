@@ -34,10 +34,13 @@
 #include "chol.h"
 #include "eigh.h"
 #include "fit.h"
+#include "gram.h"
 #include "krr.h"
 #include "memory.h"
 #include "model.h"
-#include "ntk.h"
+#include "arrays.h"
+#include "errors.h"
+#include "threads.h"
 #include "packed.h"
 
 #include <cblas.h>
@@ -401,7 +404,7 @@ Standardize(const char *name, double *X, int n, int d, double *mean, double *sca
 						bad_feature + 1, name),
 				 errdetail("Its values span more than the range of type double precision."),
 				 errhint("Rescale the feature.")));
-	ntk_status_error(status, "ntk_fit");
+	ntk_fit_status(status, name);
 	pfree(work);
 }
 
@@ -480,7 +483,7 @@ FitDiag(const NtkFitData *fd, const NtkParams *params, NtkKernelKind kind,
 	int			i;
 
 	diag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * len * sizeof(double));
-	ntk_status_error(ntk_points_diag(params, fd->X, n, fd->d, diag), "ntk_fit");
+	ntk_fit_status(ntk_points_diag(params, fd->X, n, fd->d, diag), fd->name);
 	for (i = 0; i < n; i++)
 		sum += ntk_diag_value(params, kind, diag + (size_t) i * len);
 	*mean_diag = sum / n;
@@ -507,9 +510,9 @@ ntk_fit_gram(const NtkFitData *fd, const NtkParams *params, NtkKernelKind kind,
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  ntk_gram_work_len(params, n) * sizeof(double));
 	K = ntk_alloc_huge(CurrentMemoryContext, (size_t) n * n * sizeof(double));
-	ntk_status_error(ntk_gram_sym(params, kind, fd->X, n, fd->d, diag, work, K,
+	ntk_fit_status(ntk_gram_sym(params, kind, fd->X, n, fd->d, diag, work, K,
 								  ntk_fit_progress, pr),
-					 "ntk_fit");
+					 fd->name);
 	pfree(work);
 	pfree(diag);
 	return K;
@@ -527,9 +530,9 @@ ntk_fit_gram_packed(const NtkFitData *fd, const NtkParams *params,
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  ntk_gram_work_len(params, n) * sizeof(double));
 	A = ntk_alloc_huge(CurrentMemoryContext, ntk_packed_len(n) * sizeof(double));
-	ntk_status_error(ntk_gram_packed(params, kind, fd->X, n, fd->d, diag, work, A,
-									 ntk_fit_progress, pr),
-					 "ntk_fit");
+	ntk_fit_status(ntk_gram_packed(params, kind, fd->X, n, fd->d, diag, work, A,
+								   ntk_fit_progress, pr),
+				   fd->name);
 	pfree(work);
 	pfree(diag);
 	return A;
@@ -559,12 +562,12 @@ TrainingError(const NtkFitData *fd, const double *P, StringInfo metrics)
 
 	if (fd->label)
 	{
-		ntk_status_error(ntk_train_accuracy(P, fd->n, fd->k, fd->label, &v), "ntk_fit");
+		ntk_fit_status(ntk_train_accuracy(P, fd->n, fd->k, fd->label, &v), fd->name);
 		appendStringInfo(metrics, ", \"train_accuracy\": %s", float8out_internal(v));
 	}
 	else
 	{
-		ntk_status_error(ntk_train_rmse(P, fd->Y, fd->n, fd->k, &v), "ntk_fit");
+		ntk_fit_status(ntk_train_rmse(P, fd->Y, fd->n, fd->k, &v), fd->name);
 		appendStringInfo(metrics, ", \"train_rmse\": %s",
 						 isfinite(v) ? float8out_internal(v) : "null");
 	}
@@ -705,7 +708,7 @@ PrepareFit(FitState *st, FitRun *run)
 					 st->target == TARGET_LABEL ? st->nlabels : st->k, opts, false);
 	run->packed = ntk_fit_packed(st->n, st->d,
 								 st->target == TARGET_LABEL ? st->nlabels : st->k, opts);
-	ntk_set_blas_threads();
+	ntk_threads_for_big_work();
 	run->threads = openblas_get_num_threads();
 
 	run->pr.model = st->name;
@@ -787,7 +790,7 @@ SolveFiniteTime(FitRun *run)
 	int			j0;
 
 	run->pr.phase = "eigendecomposition";
-	ntk_status_error(ntk_eigh(run->K, n, w, work, ntk_fit_progress, &run->pr), "ntk_fit");
+	ntk_fit_status(ntk_eigh(run->K, n, w, work, ntk_fit_progress, &run->pr), run->fd.name);
 	pfree(work);
 	run->t_factor = ntk_fit_elapsed(&run->pr) - run->t_factor;
 	run->t_solve = ntk_fit_elapsed(&run->pr);
@@ -798,9 +801,9 @@ SolveFiniteTime(FitRun *run)
 	{
 		size_t		off = (size_t) j0 * n;
 
-		ntk_status_error(ntk_finite_time(run->K, w, n, s, fd->Y + off, Min(cols, fd->k - j0),
+		ntk_fit_status(ntk_finite_time(run->K, w, n, s, fd->Y + off, Min(cols, fd->k - j0),
 										 run->alpha + off, run->P + off, work),
-						 "ntk_fit");
+						 run->fd.name);
 		(void) ntk_fit_progress(&run->pr, (double) Min(j0 + cols, fd->k) / fd->k);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -861,7 +864,7 @@ Factorize(FitRun *run)
 				 errhint("The kernel values (mean diagonal %g) are too small for type double precision: rescale the inputs (the option \"standardize\": true does).",
 						 run->mean_diag) :
 				 errhint("Raise the \"ridge\" option, for example to 1e-4, or remove duplicate rows.")));
-	ntk_status_error(status, "ntk_fit");
+	ntk_fit_status(status, run->fd.name);
 }
 
 /* Kernel ridge regression: alpha = (K + lambda I)^-1 Y by Cholesky. */
@@ -882,9 +885,9 @@ SolveByCholesky(FitRun *run)
 	for (j0 = 0; j0 < fd->k; j0 += cols)
 	{
 		if (run->packed)
-			ntk_status_error(ntk_packed_solve(run->K, n, run->alpha + (size_t) j0 * n,
-											  n, Min(cols, fd->k - j0)),
-							 "ntk_fit");
+			ntk_fit_status(ntk_packed_solve(run->K, n, run->alpha + (size_t) j0 * n,
+											n, Min(cols, fd->k - j0)),
+						   fd->name);
 		else
 			ntk_cholesky_solve(run->K, n, run->alpha + (size_t) j0 * n,
 							   Min(cols, fd->k - j0));

@@ -56,6 +56,9 @@ extern double ntk_fit_elapsed(const NtkFitProgress *pr);
  */
 extern int	ntk_fit_progress(void *arg, double fraction);
 
+/* ntk_status_error with the CONTEXT line "while fitting model ..." */
+extern void ntk_fit_status(NtkStatus st, const char *name);
+
 /* fit.c */
 
 /* The Gram matrix of the fit's inputs, n x n; *mean_diag its mean diagonal. */

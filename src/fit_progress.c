@@ -10,6 +10,7 @@
 
 #include "miscadmin.h"
 
+#include "errors.h"
 #include "fit.h"
 
 #define NOTICE_AFTER 5.0		/* seconds before the first line */
@@ -44,4 +45,11 @@ ntk_fit_progress(void *arg, double fraction)
 		pr->last_notice = t;
 	}
 	return 0;
+}
+
+void
+ntk_fit_status(NtkStatus st, const char *name)
+{
+	if (st != NTK_OK)
+		ntk_status_error(st, psprintf("while fitting model \"%s\"", name));
 }

@@ -17,7 +17,7 @@
 #include "eigh.h"
 #include "fit.h"
 #include "krr.h"
-#include "ntk.h"
+#include "errors.h"
 
 #include <cblas.h>
 
@@ -90,14 +90,14 @@ LooError(const double *V, const NtkFitData *fd, SelectWork *sw, double lambda)
 	status = ntk_loo_diag(V, sw->w, n, lambda, g);
 	if (status == NTK_NOT_POSITIVE_DEFINITE)
 		return INFINITY;
-	ntk_status_error(status, "ntk_fit model selection");
+	ntk_fit_status(status, fd->name);
 	for (j0 = 0; j0 < k; j0 += sw->cols)
 	{
 		double		sse;
 
-		ntk_status_error(ntk_loo_sse(V, sw->w, n, sw->VtY + (size_t) j0 * n,
+		ntk_fit_status(ntk_loo_sse(V, sw->w, n, sw->VtY + (size_t) j0 * n,
 									 Min(sw->cols, k - j0), lambda, g, sw->work, &sse),
-						 "ntk_fit model selection");
+						 fd->name);
 		total += sse;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -119,8 +119,8 @@ DecomposeGram(const NtkFitData *fd, const NtkFitOptions *opts, const NtkParams *
 	V = ntk_fit_gram(fd, params, opts->kind, pr, mean_diag);
 	snprintf(eigh_phase, sizeof(eigh_phase), "%s: eigendecomposition", phase);
 	pr->phase = eigh_phase;
-	ntk_status_error(ntk_eigh(V, n, sw->w, sw->eigh_work, ntk_fit_progress, pr),
-					 "ntk_fit model selection");
+	ntk_fit_status(ntk_eigh(V, n, sw->w, sw->eigh_work, ntk_fit_progress, pr),
+					 fd->name);
 	pr->phase = phase;
 	for (j0 = 0; j0 < k; j0 += sw->cols)
 	{

@@ -31,8 +31,10 @@
 #include "fit.h"
 #include "gram.h"
 #include "model.h"
-#include "ntk.h"
+#include "errors.h"
+#include "memory.h"
 #include "packed.h"
+#include "threads.h"
 
 #define OVERLAP_MIN_ROWS 1024	/* below, factorizing is too short to bother */
 

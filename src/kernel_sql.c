@@ -10,7 +10,9 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "ntk.h"
+#include "arrays.h"
+#include "errors.h"
+#include "gram.h"
 
 PG_FUNCTION_INFO_V1(ntk_kernel);
 PG_FUNCTION_INFO_V1(nngp_kernel);
@@ -31,10 +33,10 @@ KernelFromArgs(FunctionCallInfo fcinfo, double *nngp, double *ntk)
 	NtkStatus	st;
 
 	p.depth = PG_GETARG_INT32(2);
-	p.activation = ntk_parse_activation(act);
+	p.activation = ntk_activation_parse_or_error(act);
 	p.sigma_w = PG_GETARG_FLOAT8(4);
 	p.sigma_b = PG_GETARG_FLOAT8(5);
-	ntk_check_params(&p);
+	ntk_params_check_or_error(&p);
 
 	x = ntk_array_data(xa, "x", &nx);
 	z = ntk_array_data(za, "z", &nz);
@@ -48,7 +50,7 @@ KernelFromArgs(FunctionCallInfo fcinfo, double *nngp, double *ntk)
 	st = ntk_kernel_vectors(&p, x, z, nx, work, nngp, ntk);
 	pfree(work);
 	if (st != NTK_OK)
-		ntk_status_error(st, "kernel evaluation");
+		ntk_status_error(st, "while computing the kernel of arrays \"x\" and \"z\"");
 }
 
 Datum

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * model.h
- *	  Stored models: the ntk_models table, decoding and the per-backend cache.
+ *	  Stored models: writing them to the ntk_models and ntk_model_data
+ *	  tables (model_store.c), reading and decoding them (model_load.c) and
+ *	  the per-backend cache of decoded models (model_cache.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -14,23 +16,9 @@
 
 #include "lib/stringinfo.h"
 
-#include "gram.h"
-#include "options.h"
-
-/*
- * A feature value standardized with a stored mean and scale, the same at fit
- * and at prediction.  Only a feature whose values span more than the float64
- * range makes x - mean overflow; halved, it stays finite where the result is.
- */
-static inline double
-ntk_standardize_value(double x, double mean, double scale)
-{
-	double		c = x - mean;
-
-	if (isinf(c))
-		return (0.5 * x - 0.5 * mean) / (0.5 * scale);
-	return c / scale;
-}
+#include "kernel.h"
+#include "krr.h"
+#include "validate.h"
 
 typedef enum NtkTask
 {
@@ -80,7 +68,7 @@ typedef struct NtkModel
 	int64		id;
 	TransactionId row_xmin;		/* of the ntk_models row it was decoded from */
 	NtkSnapSig	seen;			/* the snapshot the row was last seen under */
-	bool		tainted;		/* valid only under seen (see model.c) */
+	bool		tainted;		/* valid only under seen (model_cache.c) */
 	NtkTask		task;
 	NtkParams	params;
 	NtkKernelKind kind;
@@ -126,6 +114,8 @@ typedef struct NtkModelData
 	const char *metrics_json;
 } NtkModelData;
 
+/* model_store.c: writing and dropping */
+
 /* Stores a model, replacing one of the same name; returns the new id. */
 extern int64 ntk_model_store(const NtkModelData *md);
 
@@ -143,6 +133,11 @@ extern void ntk_model_store_finish(int64 id, const NtkModelData *md, bool set_me
 /* Drops a model; false if none visible under that name. */
 extern bool ntk_model_drop(const char *name);
 
+/* model_cache.c: the decoded models of this backend */
+
+/* Registers ntk.model_cache_memory and the invalidation callbacks (from _PG_init). */
+extern void ntk_model_cache_init(void);
+
 /* A decoded model from the cache or the table; errors if it does not exist. */
 extern NtkModel *ntk_model_get(const char *name);
 
@@ -150,19 +145,43 @@ extern NtkModel *ntk_model_get(const char *name);
 extern void ntk_model_pin(NtkModel *m);
 extern void ntk_model_unpin(NtkModel *m);
 
-/* Standardizes x into m->xbuf after checking its length. */
-extern void ntk_model_prepare_input(NtkModel *m, const double *x, int len);
+/*
+ * Brackets this backend's own writes of the model tables: their trigger then
+ * leaves the other sessions' caches alone (model_store.c).
+ */
+extern void ntk_model_cache_write_begin(void);
+extern void ntk_model_cache_write_end(void);
 
-/* Predicts every output for one input (writes m->out). */
-extern void ntk_model_predict_one(NtkModel *m, const double *x, int len);
+/* model_load.c: where the model tables are, and reading them */
 
-/* Refuses predictions (or variances) that left the float64 range: 22003. */
-extern void ntk_model_check_output(const NtkModel *m, const double *v, size_t count);
+/* The model tables' oids as last looked up (InvalidOid before that). */
+typedef struct NtkModelTables
+{
+	Oid			schema;			/* the extension's namespace */
+	Oid			models;			/* ntk_models */
+	Oid			data;			/* ntk_model_data */
+	Oid			seq;			/* ntk_models_id_seq: the edits' signal */
+} NtkModelTables;
 
-/* Registers cache invalidation callbacks (from _PG_init). */
-extern void ntk_model_init(void);
-
-/* The quoted schema of the extension, e.g. "public". */
+/* The quoted schema of the extension, e.g. "public"; looks the tables up if needed. */
 extern const char *ntk_schema(void);
+
+/* The tables as last looked up, without a lookup (for callbacks). */
+extern const NtkModelTables *ntk_model_tables(void);
+
+/* Makes the next ntk_schema() look the extension's schema up again. */
+extern void ntk_model_tables_forget(void);
+
+/*
+ * Sets search_path to pg_catalog, pg_temp for the SPI statements on the
+ * model tables, so that no operator, function or type of the caller's
+ * schemas can stand in for the built-in ones they mean; returns the GUC
+ * nest level for ntk_search_path_restore (an abort undoes it too).
+ */
+extern int	ntk_search_path_set_safe(void);
+extern void ntk_search_path_restore(int level);
+
+/* Reads and decodes a model visible to the current user; NULL if none. */
+extern NtkModel *ntk_model_load(const char *name);
 
 #endif							/* NTK_MODEL_H */

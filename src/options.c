@@ -5,8 +5,8 @@
  *
  * This file walks the jsonb document and reports; what is accepted is
  * decided by the pure functions of validate.c, in the order the document
- * is read, so an error names the first bad key or element.  Unknown keys
- * and values of the wrong type are errors that name the key.
+ * is read, so an error names the first bad key or element.  Unrecognized
+ * keys and values of the wrong type are errors that name the key.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,7 +16,7 @@
 #include "utils/float.h"
 #include "utils/numeric.h"
 
-#include "ntk.h"
+#include "errors.h"
 #include "options.h"
 
 /* Reports a failed decision about key (NULL for the document). */
@@ -37,7 +37,7 @@ OptionError(NtkOptStatus st, const char *key, const char *expected,
 		case NTK_OPT_UNKNOWN_KEY:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%s\"", key),
+					 errmsg("unrecognized option \"%s\"", key),
 					 errhint("Valid options are: " NTK_VALID_OPTIONS ".")));
 			break;
 		case NTK_OPT_WRONG_TYPE:
@@ -79,13 +79,10 @@ OptionError(NtkOptStatus st, const char *key, const char *expected,
 			break;
 		case NTK_OPT_BAD_ACTIVATION:
 			/* the same error as the activation argument of the kernels */
-			(void) ntk_parse_activation(value);
+			(void) ntk_activation_parse_or_error(value);
 			break;
 		case NTK_OPT_BAD_KERNEL:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown kernel \"%s\"", value),
-					 errhint("Valid kernels are \"ntk\" and \"nngp\".")));
+			(void) ntk_kernel_kind_parse_or_error(value);
 			break;
 		case NTK_OPT_BAD_RIDGE:
 			ereport(ERROR,

@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * predict.c
- *	  SQL prediction functions: one point at a time and in batches.
+ *	  SQL functions that predict one point (values, class, variance), and
+ *	  ntk_drop_model.
  *
- * One-point functions take the decoded model from the per-backend cache
- * (model.c), so a call costs one matrix-vector product and the recursion
- * over the training points.  ntk_predict_batch runs the caller's query
- * read-only and predicts its rows in blocks with matrix-matrix products.
+ * They take the decoded model from the per-backend cache (model_cache.c),
+ * so a call costs one matrix-vector product and the recursion over the
+ * training points.  Batches of rows are predicted by predict_batch.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,31 +14,22 @@
 
 #include <cblas.h>
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "funcapi.h"
-#include "miscadmin.h"
-#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
-#include "utils/plancache.h"
-#include "utils/portal.h"
 
-#include "model.h"
-#include "ntk.h"
+#include "arrays.h"
+#include "errors.h"
+#include "gram.h"
 #include "krr.h"
+#include "model.h"
+#include "predict.h"
+#include "threads.h"
 
 PG_FUNCTION_INFO_V1(ntk_predict);
 PG_FUNCTION_INFO_V1(ntk_predict_vector);
 PG_FUNCTION_INFO_V1(ntk_predict_class);
-PG_FUNCTION_INFO_V1(ntk_predict_batch);
 PG_FUNCTION_INFO_V1(ntk_predict_var);
 PG_FUNCTION_INFO_V1(ntk_drop_model);
-
-/* doubles of a batch block's buffers: kernel values, inputs, outputs (256 MB) */
-#define BATCH_BLOCK_DOUBLES ((size_t) 32 * 1024 * 1024)
-#define BATCH_MAX_ROWS 1024
 
 /*
  * How far below zero, relative to the prior variance, a computed posterior
@@ -52,6 +43,56 @@ PG_FUNCTION_INFO_V1(ntk_drop_model);
 #define NTK_VARIANCE_SLACK_CHOL 1e-3
 #define NTK_VARIANCE_SLACK_WHITEN 1e3
 
+void
+ntk_model_prepare_input(NtkModel *m, const double *x, int len)
+{
+	int			j;
+
+	if (len != m->d)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array \"x\" has %d elements, but model \"%s\" has %d features",
+						len, m->name, m->d)));
+	if (m->mean)
+	{
+		for (j = 0; j < m->d; j++)
+			m->xbuf[j] = ntk_standardize_value(x[j], m->mean[j], m->scale[j]);
+	}
+	else
+		memcpy(m->xbuf, x, m->d * sizeof(double));
+}
+
+void
+ntk_model_check_output(const NtkModel *m, const double *v, size_t count)
+{
+	size_t		i;
+
+	for (i = 0; i < count; i++)
+		if (!isfinite(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("prediction of model \"%s\" is out of range for type double precision",
+							m->name),
+					 errdetail("The kernel values are finite, but their sum weighted by the dual coefficients is not."),
+					 errhint("Scale the inputs to a smaller norm, or refit on rescaled targets.")));
+}
+
+/* Predicts every output for one input (writes m->out). */
+static void
+PredictOne(NtkModel *m, const double *x, int len)
+{
+	NtkStatus	st;
+
+	ntk_model_prepare_input(m, x, len);
+	ntk_threads_for_one_point();
+	st = ntk_predict_point(&m->params, m->kind, m->X, m->n, m->d,
+						   m->xtable, m->alpha, m->k, m->xbuf,
+						   m->qdiag, m->kbuf, m->out);
+	if (st != NTK_OK)
+		ntk_status_error(st, psprintf("while predicting with model \"%s\"", m->name));
+	ntk_model_check_output(m, m->out, m->k);
+}
+
 /* The model named by argument 0 and the validated x of argument 1. */
 static NtkModel *
 ModelAndInput(FunctionCallInfo fcinfo, const double **x, int *len)
@@ -64,8 +105,8 @@ ModelAndInput(FunctionCallInfo fcinfo, const double **x, int *len)
 	return m;
 }
 
-static int
-ArgMax(const double *v, int k)
+int
+ntk_argmax(const double *v, int k)
 {
 	int			best = 0;
 	int			j;
@@ -93,13 +134,12 @@ ntk_predict(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" has %d outputs", m->name, m->k),
 				 errhint("Use ntk_predict_vector() for multi-output models.")));
-	ntk_model_predict_one(m, x, len);
+	PredictOne(m, x, len);
 	PG_RETURN_FLOAT8(m->out[0]);
 }
 
-/* A float8[] of k values. */
-static ArrayType *
-Float8Array(const double *v, int k)
+ArrayType *
+ntk_float8_array(const double *v, int k)
 {
 	Datum	   *elems = palloc(k * sizeof(Datum));
 	int			j;
@@ -117,8 +157,8 @@ ntk_predict_vector(PG_FUNCTION_ARGS)
 	int			len;
 	NtkModel   *m = ModelAndInput(fcinfo, &x, &len);
 
-	ntk_model_predict_one(m, x, len);
-	PG_RETURN_ARRAYTYPE_P(Float8Array(m->out, m->k));
+	PredictOne(m, x, len);
+	PG_RETURN_ARRAYTYPE_P(ntk_float8_array(m->out, m->k));
 }
 
 Datum
@@ -133,8 +173,8 @@ ntk_predict_class(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is not a classifier", m->name),
 				 errhint("Use ntk_predict() or ntk_predict_vector() for regression models.")));
-	ntk_model_predict_one(m, x, len);
-	PG_RETURN_TEXT_P(cstring_to_text(m->classes[ArgMax(m->out, m->k)]));
+	PredictOne(m, x, len);
+	PG_RETURN_TEXT_P(cstring_to_text(m->classes[ntk_argmax(m->out, m->k)]));
 }
 
 Datum
@@ -151,7 +191,7 @@ ntk_predict_var(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" was fitted without variance", m->name),
 				 errhint("Refit it with the option '{\"variance\": true}'.")));
-	ntk_model_predict_one(m, x, len);
+	PredictOne(m, x, len);
 	kxx = ntk_diag_value(&m->params, m->kind, m->qdiag);
 	var = ntk_posterior_variance(m->factor, m->n, m->factor_kind == NTK_FACTOR_CHOL,
 								 m->kbuf, kxx, m->vbuf);
@@ -185,223 +225,4 @@ ntk_drop_model(PG_FUNCTION_ARGS)
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	PG_RETURN_BOOL(ntk_model_drop(name));
-}
-
-/* Refuses a batch query that is not a single plain SELECT. */
-static void
-CheckReadOnlyQuery(SPIPlanPtr plan)
-{
-	List	   *sources = SPI_plan_get_plan_sources(plan);
-	CachedPlanSource *ps;
-	ListCell   *lc;
-
-	if (list_length(sources) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query of ntk_predict_batch must be a single SELECT statement")));
-	ps = linitial(sources);
-	foreach(lc, ps->query_list)
-	{
-		Query	   *q = lfirst_node(Query, lc);
-
-		if (q->commandType != CMD_SELECT || q->hasModifyingCTE ||
-			q->rowMarks != NIL || q->utilityStmt != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-					 errmsg("query of ntk_predict_batch must be read-only"),
-					 errdetail("The query is not a plain SELECT, or it locks or modifies rows."),
-					 errhint("Pass a plain SELECT returning (id bigint, x float8[]).")));
-	}
-}
-
-static void
-CheckBatchColumns(TupleDesc desc)
-{
-	Oid			idtype;
-
-	if (desc->natts != 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("query of ntk_predict_batch must return two columns (id bigint, x float8[])"),
-				 errdetail("It returns %d column(s).", desc->natts)));
-	idtype = TupleDescAttr(desc, 0)->atttypid;
-	if (idtype != INT8OID && idtype != INT4OID && idtype != INT2OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("first column of the ntk_predict_batch query must be an integer id, not %s",
-						format_type_be(idtype))));
-	if (TupleDescAttr(desc, 1)->atttypid != FLOAT8ARRAYOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("second column of the ntk_predict_batch query must be float8[], not %s",
-						format_type_be(TupleDescAttr(desc, 1)->atttypid))));
-}
-
-/*
- * NtkProgressFn of a batch's cross kernel: runs on the backend's thread
- * between the kernel's steps, so a cancel stops a block of a deep kernel.
- */
-static int
-BatchInterrupted(void *arg, double fraction)
-{
-	return QueryCancelPending || ProcDiePending;
-}
-
-/* Predicts one fetched block of rows and appends them to the result. */
-static void
-PredictBlock(NtkModel *m, SPITupleTable *tt, uint64 rows, ReturnSetInfo *rsinfo,
-			 double *Q, double *qdiag, double *Kq, double *P,
-			 int64 *ids, bool *idnull, bool *xnull)
-{
-	Oid			idtype = TupleDescAttr(tt->tupdesc, 0)->atttypid;
-	int			nq = 0;
-	int			qi;
-	uint64		r;
-
-	/* gather the block's inputs, standardized, into Q */
-	for (r = 0; r < rows; r++)
-	{
-		bool		isnull;
-		Datum		v = SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull);
-
-		idnull[r] = isnull;
-		if (!isnull)
-			ids[r] = idtype == INT8OID ? DatumGetInt64(v) :
-				idtype == INT4OID ? DatumGetInt32(v) : DatumGetInt16(v);
-		v = SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull);
-		xnull[r] = isnull;
-		if (!isnull)
-		{
-			const double *x;
-			int			xlen;
-
-			x = ntk_array_data(DatumGetArrayTypeP(v), "x", &xlen);
-			ntk_model_prepare_input(m, x, xlen);
-			memcpy(Q + (size_t) nq * m->d, m->xbuf, m->d * sizeof(double));
-			nq++;
-		}
-	}
-
-	if (nq > 0)
-	{
-		ntk_status_error(ntk_points_diag(&m->params, Q, nq, m->d, qdiag),
-						 "ntk_predict_batch");
-		ntk_status_error(ntk_gram_cross(&m->params, m->kind, Q, nq, qdiag,
-										m->X, m->n, m->xtable, m->d, Kq,
-										BatchInterrupted, NULL),
-						 "ntk_predict_batch");
-		/* P (nq x k, row-major) = Kq (nq x n) alpha (n x k) */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m->k, nq, m->n,
-					1.0, m->alpha, m->n, Kq, m->n, 0.0, P, m->k);
-		ntk_model_check_output(m, P, (size_t) nq * m->k);
-	}
-
-	for (r = 0, qi = 0; r < rows; r++)
-	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
-
-		values[0] = Int64GetDatum(ids[r]);
-		nulls[0] = idnull[r];
-		if (xnull[r])
-			nulls[1] = nulls[2] = nulls[3] = true;
-		else
-		{
-			const double *p = P + (size_t) qi * m->k;
-
-			values[1] = Float8GetDatum(p[0]);
-			values[2] = PointerGetDatum(Float8Array(p, m->k));
-			if (m->task == NTK_TASK_CLASSIFICATION)
-				values[3] = CStringGetTextDatum(m->classes[ArgMax(p, m->k)]);
-			else
-				nulls[3] = true;
-			qi++;
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-}
-
-Datum
-ntk_predict_batch(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bool		save_read_only = XactReadOnly;
-	NtkModel   *m;
-
-	InitMaterializedSRF(fcinfo, 0);
-	m = ntk_model_get(name);
-	ntk_model_pin(m);
-	ntk_set_blas_threads();
-
-	PG_TRY();
-	{
-		SPIPlanPtr	plan;
-		Portal		portal;
-		size_t		len = ntk_diag_len(&m->params);
-		int			block;
-		double	   *Q;
-		double	   *qdiag;
-		double	   *Kq;
-		double	   *P;
-		int64	   *ids;
-		bool	   *idnull;
-		bool	   *xnull;
-		MemoryContext blockcxt;
-
-		/* a row's share of the buffers: its kernel row, input, outputs, diagonal */
-		block = (int) Min((size_t) BATCH_MAX_ROWS,
-						  Max((size_t) 1, BATCH_BLOCK_DOUBLES /
-							  ((size_t) m->n + (size_t) m->d + (size_t) m->k + len)));
-		Q = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->d * sizeof(double));
-		qdiag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * len * sizeof(double));
-		Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
-		P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
-		ids = palloc(block * sizeof(int64));
-		idnull = palloc(block * sizeof(bool));
-		xnull = palloc(block * sizeof(bool));
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		plan = SPI_prepare(query, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the ntk_predict_batch query: %s",
-				 SPI_result_code_string(SPI_result));
-		CheckReadOnlyQuery(plan);
-
-		/* whatever the query calls must not write either */
-		XactReadOnly = true;
-		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-		CheckBatchColumns(portal->tupDesc);
-		blockcxt = AllocSetContextCreate(CurrentMemoryContext, "ntk_predict_batch block",
-										 ALLOCSET_DEFAULT_SIZES);
-		for (;;)
-		{
-			MemoryContext old;
-
-			CHECK_FOR_INTERRUPTS();
-			SPI_cursor_fetch(portal, true, block);
-			if (SPI_processed == 0)
-				break;
-			/* detoasted inputs and result arrays live one block */
-			old = MemoryContextSwitchTo(blockcxt);
-			PredictBlock(m, SPI_tuptable, SPI_processed, rsinfo,
-						 Q, qdiag, Kq, P, ids, idnull, xnull);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(blockcxt);
-			SPI_freetuptable(SPI_tuptable);
-		}
-		SPI_cursor_close(portal);
-		XactReadOnly = save_read_only;
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		XactReadOnly = save_read_only;
-		ntk_model_unpin(m);
-	}
-	PG_END_TRY();
-
-	return (Datum) 0;
 }

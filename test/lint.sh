@@ -79,8 +79,8 @@ fi
 t0=$(date +%s)
 B=$(mktemp -d /tmp/ntk-lint.XXXXXX)
 trap 'rm -rf "$B"' EXIT
-mkdir -p "$B/test/unit" "$B/fuzz"
-cp -r Makefile ntk.control src sql "$B/" && cp test/unit/*.c test/unit/*.h "$B/test/unit/" \
+mkdir -p "$B/test/unit"
+cp -r Makefile ntk.control ntk--*.sql src sql "$B/" && cp test/unit/*.c test/unit/*.h "$B/test/unit/" \
     && rm -f "$B"/src/*.o "$B"/src/*.bc "$B"/src/core/*.o "$B"/src/core/*.a "$B"/ntk.so
 WFLAGS="-Werror -Wextra -Wno-unused-parameter -isystem $PGINC"
 if make -s -C "$B" COPT="$WFLAGS" >"$B/build.log" 2>&1; then
@@ -105,7 +105,7 @@ fi
 
 if command -v clang >/dev/null 2>&1; then
     ok=1
-    for f in $NUMERICS test/unit/test_*.c fuzz/fuzz_kernel.c; do
+    for f in $NUMERICS test/unit/test_*.c test/fuzz/fuzz_kernel.c; do
         [ -e "$f" ] || continue
         clang -fsyntax-only -std=gnu99 -Wall -Wextra -Werror -Isrc/core "$f" || ok=0
     done

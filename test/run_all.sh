@@ -53,7 +53,7 @@ check nystrom $PY test/python/test_nystrom.py
 # of the numerics and the validation decisions (committed seeds, then a fixed
 # number of runs from a fixed seed), lint
 check sanitizers bash test/sanitize.sh
-check fuzz bash fuzz/run.sh
+check fuzz bash test/fuzz/run.sh
 check lint bash test/lint.sh
 build >/dev/null 2>&1 || true   # lint rebuilt with other flags: reinstall the normal build
 
@@ -73,12 +73,7 @@ installcheck() {
 }
 check pg_regress installcheck
 
-pgtap() {
-    psql -q -X -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS ntk_tap" -c "CREATE DATABASE ntk_tap" >/dev/null || return 1
-    psql -q -X -v ON_ERROR_STOP=1 -d ntk_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION ntk" >/dev/null || return 1
-    PGDATABASE=ntk_tap pg_prove --ext .sql -r test/pgtap
-}
-check pgtap pgtap
+check pgtap make -s tapcheck
 
 for t in test/python/test_sql_*.py; do
     [ -e "$t" ] || continue
@@ -86,7 +81,7 @@ for t in test/python/test_sql_*.py; do
 done
 
 # malformed calls of every SQL function from a fixed seed: clean errors only
-check fuzz-sql $PY test/fuzz_sql.py
+check fuzz-sql $PY test/fuzz/fuzz_sql.py
 
 # the SQL functions once under valgrind memcheck, in a single-user backend
 check valgrind bash test/valgrind.sh

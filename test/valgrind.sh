@@ -77,6 +77,6 @@ for e in ET.parse(sys.argv[1]).getroot().findall('error'):
         print('    ', f)
 PY
 fi
-grep -q 'ERROR:  unknown option "bogus"' "$DIR/out.txt" && grep -q 'does not exist' "$DIR/out.txt" \
+grep -q 'ERROR:  unrecognized option "bogus"' "$DIR/out.txt" && grep -q 'does not exist' "$DIR/out.txt" \
     || { echo "valgrind: the script did not run to the end"; tail -20 "$DIR/out.txt"; exit 1; }
 [ "$rc" = 0 ] && [ "$errors" = 0 ]

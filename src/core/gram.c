@@ -16,15 +16,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE				/* dladdr, RTLD_DEFAULT */
-#endif
-
 #include "gram.h"
 #include "recursion.h"
 
 #include <cblas.h>
-#include <dlfcn.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
@@ -50,7 +45,6 @@
  * n = 6000); progress is still reported every ~0.2 s at n = 6000, d = 784.
  */
 #define NTK_CROSS_PANEL 1024
-#define NTK_MAX_THREADS 64
 
 /*
  * Step sizes.  The backend sees a cancel only through the progress
@@ -137,104 +131,7 @@ NowNs(void)
  */
 #define NTK_DOT_FLOPS 3.2e10
 
-static int	gram_threads = 1;
-static const volatile sig_atomic_t *stop_flags[2];
 
-void
-ntk_set_stop_flags(const volatile sig_atomic_t *a, const volatile sig_atomic_t *b)
-{
-	stop_flags[0] = a;
-	stop_flags[1] = b;
-}
-
-/* Whether the backend asked to stop (ntk_set_stop_flags); cheap enough per row. */
-static inline int
-StopRequested(void)
-{
-	return (stop_flags[0] && *stop_flags[0]) || (stop_flags[1] && *stop_flags[1]);
-}
-
-void
-ntk_set_threads(int n)
-{
-	gram_threads = n < 1 ? 1 : (n > NTK_MAX_THREADS ? NTK_MAX_THREADS : n);
-}
-
-int
-ntk_get_threads(void)
-{
-	return gram_threads;
-}
-
-/*
- * OpenBLAS's pthreads server keeps its idle threads spinning on sched_yield
- * for ~2^28 cycles after each threaded call, so when the recursion's workers
- * start right after a dgemm those threads take a share of the cores from
- * them (sched_yield was 12% of a batch prediction's samples).  The library's
- * exported blas_thread_shutdown_ ends them at once, and its next threaded
- * call starts them again, as it does after a fork.  Older releases' lazy
- * restart does not cover openblas_set_num_threads raising the count while
- * the threads are gone (it creates the new ones, then the restart all of
- * them again; 0.3.21 restarts first), so every count goes through
- * ntk_blas_set_threads, which restarts them itself before raising.  Only
- * for the pthreads build and only if its symbols are found: with any other
- * BLAS both calls do what openblas_set_num_threads alone does.
- */
-static struct
-{
-	int			resolved;
-	int			(*shutdown) (void);
-	int			(*init) (void);
-	int		   *count;			/* blas_num_threads */
-}			blas_server;
-
-/* Whether addr lies in the shared object loaded at base. */
-static int
-InObject(void *addr, void *base)
-{
-	Dl_info		info;
-
-	return addr != NULL && dladdr(addr, &info) != 0 && info.dli_fbase == base;
-}
-
-static void
-ResolveBlasServer(void)
-{
-	Dl_info		blas;
-
-	if (blas_server.resolved)
-		return;
-	blas_server.resolved = 1;
-	if (openblas_get_parallel() != 1 ||
-		dladdr((void *) openblas_set_num_threads, &blas) == 0)
-		return;
-	/* by global lookup (no dlopen, which allocates), from that same library */
-	blas_server.shutdown = (int (*) (void)) dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
-	blas_server.init = (int (*) (void)) dlsym(RTLD_DEFAULT, "blas_thread_init");
-	blas_server.count = (int *) dlsym(RTLD_DEFAULT, "blas_num_threads");
-	if (!InObject((void *) blas_server.shutdown, blas.dli_fbase) ||
-		!InObject((void *) blas_server.init, blas.dli_fbase) ||
-		!InObject((void *) blas_server.count, blas.dli_fbase))
-		blas_server.shutdown = NULL;
-}
-
-void
-ntk_blas_set_threads(int n)
-{
-	ResolveBlasServer();
-	if (blas_server.shutdown && n > *blas_server.count)
-		blas_server.init();
-	openblas_set_num_threads(n);
-}
-
-/* Lets OpenBLAS's idle threads go before the workers start (see above). */
-static void
-BlasRest(void)
-{
-	ResolveBlasServer();
-	if (blas_server.shutdown)
-		blas_server.shutdown();
-}
 
 size_t
 ntk_gram_work_len(const NtkParams *p, int n)
@@ -265,66 +162,6 @@ ntk_points_diag(const NtkParams *p, const double *X, int n, int d,
 	return NTK_OK;
 }
 
-/* One share of a parallel loop. */
-typedef void (*WorkFn) (void *arg, int worker, int nworkers);
-
-typedef struct Worker
-{
-	WorkFn		fn;
-	void	   *arg;
-	int			index;
-	int			count;
-} Worker;
-
-static void *
-WorkerMain(void *arg)
-{
-	Worker	   *w = (Worker *) arg;
-
-	w->fn(w->arg, w->index, w->count);
-	return NULL;
-}
-
-/*
- * Runs fn on nworkers shares: the caller's thread takes share 0.  If a thread
- * cannot be created its share runs on the caller's thread instead.
- */
-static void
-RunParallel(WorkFn fn, void *arg, int nworkers)
-{
-	pthread_t	tids[NTK_MAX_THREADS];
-	Worker		ws[NTK_MAX_THREADS];
-	int			started[NTK_MAX_THREADS];
-	sigset_t	all;
-	sigset_t	old;
-	int			i;
-
-	if (nworkers <= 1)
-	{
-		fn(arg, 0, 1);
-		return;
-	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (i = 1; i < nworkers; i++)
-	{
-		ws[i].fn = fn;
-		ws[i].arg = arg;
-		ws[i].index = i;
-		ws[i].count = nworkers;
-		started[i] = pthread_create(&tids[i], NULL, WorkerMain, &ws[i]) == 0;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-
-	fn(arg, 0, nworkers);
-	for (i = 1; i < nworkers; i++)
-	{
-		if (started[i])
-			pthread_join(tids[i], NULL);
-		else
-			fn(arg, i, nworkers);
-	}
-}
 
 /* Estimated ns of one thread for the recursion of one entry (see above). */
 static double
@@ -407,7 +244,7 @@ SymPanelWork(void *arg, int worker, int nworkers)
 		int			r0 = j + 1 + (int) (blocks * worker / nworkers) * NTK_RECURSE_BLOCK;
 		int			r1 = j + 1 + (int) (blocks * (worker + 1) / nworkers) * NTK_RECURSE_BLOCK;
 
-		if (StopRequested())
+		if (ntk_stop_requested())
 		{
 			sp->stopped[worker] = 1;
 			return;
@@ -443,7 +280,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	double	   *kt = work;
 	double	   *rt = work + (size_t) (p->depth + 1) * n;
 	SymPanel	sp;
-	int			nworkers = gram_threads;
+	int			nworkers = ntk_get_threads();
 	int			blas_threads = openblas_get_num_threads();
 	double		dot_share;
 	double		entry_ns = EntryNs(p);
@@ -513,7 +350,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 	}
 	ntk_blas_set_threads(blas_threads);
 	if (nworkers > 1)
-		BlasRest();
+		ntk_blas_rest();
 
 	sp.p = p;
 	sp.kind = kind;
@@ -545,7 +382,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 		sp.w = w;
 		used = rows < 4 * NTK_PANEL && panel_ns < NTK_PANEL_SERIAL_NS ? 1 : nworkers;
 		t0 = NowNs();
-		RunParallel(SymPanelWork, &sp, used);
+		ntk_run_parallel(SymPanelWork, &sp, used);
 		took = NowNs() - t0;
 		if (took > NTK_SLOW_STEP_NS && took * used > panel_ns)
 			entry_ns *= took * used / panel_ns;	/* see NTK_SLOW_STEP_NS */
@@ -565,18 +402,6 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 			st = NTK_CANCELED;
 	}
 	return st;
-}
-
-void
-ntk_run_parallel(NtkWorkFn fn, void *arg, int nworkers)
-{
-	RunParallel(fn, arg, nworkers);
-}
-
-void
-ntk_blas_rest(void)
-{
-	BlasRest();
 }
 
 double
@@ -638,7 +463,7 @@ CrossBlockWork(void *arg, int worker, int nworkers)
 					0.0, cb->K + (size_t) lo * cb->n, cb->n);
 	for (i = lo; i < hi; i++)
 	{
-		if (StopRequested())
+		if (ntk_stop_requested())
 		{
 			cb->stopped[worker] = 1;
 			return;
@@ -678,10 +503,10 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	block = rows >= NTK_CROSS_PANEL ? NTK_CROSS_PANEL :
 		(rows >= 2.0 ? (int) rows / 2 * 2 : 2);
 	/* workers make their own single-threaded BLAS calls (see ntk_gram_sym) */
-	if (gram_threads > 1)
+	if (ntk_get_threads() > 1)
 	{
 		ntk_blas_set_threads(1);
-		BlasRest();
+		ntk_blas_rest();
 	}
 
 	cb.p = p;
@@ -700,14 +525,14 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 	{
 		int			h = m - ib < block ? m - ib : block;
 		int			pairs = (h + 1) / 2;
-		int			used = (double) h * n < 65536.0 ? 1 : (pairs < gram_threads ? pairs : gram_threads);
+		int			used = (double) h * n < 65536.0 ? 1 : (pairs < ntk_get_threads() ? pairs : ntk_get_threads());
 		double		t0 = NowNs();
 		double		took;
 		int			i;
 
 		cb.ib = ib;
 		cb.h = h;
-		RunParallel(CrossBlockWork, &cb, used);
+		ntk_run_parallel(CrossBlockWork, &cb, used);
 		took = NowNs() - t0;
 		if (took > NTK_SLOW_STEP_NS && took * used > h * row_ns)
 		{
@@ -728,7 +553,7 @@ ntk_gram_cross(const NtkParams *p, NtkKernelKind kind,
 		if (st != NTK_OK)
 			break;
 	}
-	if (gram_threads > 1)
+	if (ntk_get_threads() > 1)
 		ntk_blas_set_threads(blas_threads);
 	return st;
 }

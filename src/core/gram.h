@@ -13,9 +13,8 @@
 #ifndef NTK_GRAM_H
 #define NTK_GRAM_H
 
-#include <signal.h>
-
 #include "kernel.h"
+#include "parallel.h"
 
 /*
  * Per-point diagonal states of n row-major points: diag must hold
@@ -24,20 +23,6 @@
 extern NtkStatus ntk_points_diag(const NtkParams *p, const double *X, int n,
 								 int d, double *diag);
 
-/*
- * Flags that ask a step to stop early (the backend's cancel and die flags):
- * the recursion's workers read them between rows and columns, so a cancel
- * does not wait for the end of a step however long the step turns out to be.
- * A step that stopped returns NTK_CANCELED.  Process-wide; NULL to unset.
- */
-extern void ntk_set_stop_flags(const volatile sig_atomic_t *a,
-							   const volatile sig_atomic_t *b);
-
-/* Threads the recursion may use (1 .. 64); process-wide. */
-extern void ntk_set_threads(int n);
-/* openblas_set_num_threads, also after idle BLAS threads were ended here */
-extern void ntk_blas_set_threads(int n);
-extern int	ntk_get_threads(void);
 
 /*
  * Doubles of a layer-major diagonal table of n points (see recursion.h):
@@ -80,13 +65,8 @@ extern NtkStatus ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
 
 /*
  * Shared with packed.c, which builds the same Gram into packed storage:
- * fn run on nworkers shares (share 0 on the caller's thread, the others on
- * threads with every signal blocked), OpenBLAS's idle threads let go, and
  * the step-size estimates (gram.c's "Step sizes").
  */
-typedef void (*NtkWorkFn) (void *arg, int worker, int nworkers);
-extern void ntk_run_parallel(NtkWorkFn fn, void *arg, int nworkers);
-extern void ntk_blas_rest(void);
 extern double ntk_gram_entry_ns(const NtkParams *p);
 extern int	ntk_gram_dot_block(int d);
 

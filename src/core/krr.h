@@ -25,11 +25,7 @@
  * and at prediction.  Only a feature whose values span more than the range
  * of double precision makes x - mean overflow; halved, it stays finite where
  * the result is.
- *
- * model.h still defines its own copy; the guard goes when it includes this
- * header instead.
  */
-#ifndef NTK_MODEL_H
 static inline double
 ntk_standardize_value(double x, double mean, double scale)
 {
@@ -39,7 +35,6 @@ ntk_standardize_value(double x, double mean, double scale)
 		return (0.5 * x - 0.5 * mean) / (0.5 * scale);
 	return c / scale;
 }
-#endif
 
 /*
  * Standardizes X (n x d, row-major) in place, feature by feature, to mean 0

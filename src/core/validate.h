@@ -8,7 +8,7 @@
  * (arrays.c) and turns a status into an ereport; which key, which type,
  * which range, which element is decided here, so that the unit tests
  * (test/unit/test_validate.c) and the libFuzzer harness
- * (fuzz/fuzz_validate.c) exercise the code the server runs.  As in
+ * (test/fuzz/fuzz_validate.c) exercise the code the server runs.  As in
  * kernel.h: no allocation, caller-owned buffers, status returns.
  *
  *-------------------------------------------------------------------------

@@ -217,9 +217,9 @@ SELECT throws_ok($$SELECT nngp_kernel('{Infinity,0}', '{1,0}')$$, '22000',
 SELECT throws_ok($$SELECT nngp_kernel('{1,0}', '{0,-Infinity}')$$, '22000',
     'array "z" must not contain NaN or Infinity', 'nngp_kernel: -Infinity in z is 22000');
 SELECT throws_ok($$SELECT ntk_kernel('{1e200,1}', '{1,1}')$$, '22003',
-    'kernel value out of range in kernel evaluation', 'ntk_kernel: overflowing squared norm is 22003');
+    'kernel value out of range for type double precision', 'ntk_kernel: overflowing squared norm is 22003');
 SELECT throws_ok($$SELECT nngp_kernel('{1,1}', '{1,1}', 3, 'relu', 1e200)$$, '22003',
-    'kernel value out of range in kernel evaluation', 'nngp_kernel: overflowing sigma_w^2 is 22003');
+    'kernel value out of range for type double precision', 'nngp_kernel: overflowing sigma_w^2 is 22003');
 
 -- Errors: parameters --------------------------------------------------------------
 
@@ -236,11 +236,11 @@ SELECT throws_ok($$SELECT nngp_kernel('{1,0}', '{0,1}', 2147483647)$$, '22023',
 SELECT throws_ok($$SELECT ntk_kernel('{1,0}', '{0,1}', -2147483648)$$, '22023',
     'depth must be between 0 and 1000', 'ntk_kernel: depth INT_MIN is 22023');
 SELECT throws_ok($$SELECT ntk_kernel('{1,0}', '{0,1}', 3, 'tanh')$$, '22023',
-    'unknown activation "tanh"', 'ntk_kernel: unknown activation is 22023');
+    'unrecognized activation "tanh"', 'ntk_kernel: unknown activation is 22023');
 SELECT throws_ok($$SELECT nngp_kernel('{1,0}', '{0,1}', 3, 'sigmoid')$$, '22023',
-    'unknown activation "sigmoid"', 'nngp_kernel: unknown activation is 22023');
+    'unrecognized activation "sigmoid"', 'nngp_kernel: unknown activation is 22023');
 SELECT throws_ok($$SELECT ntk_kernel('{1,0}', '{0,1}', 3, '')$$, '22023',
-    'unknown activation ""', 'ntk_kernel: empty activation is 22023');
+    'unrecognized activation ""', 'ntk_kernel: empty activation is 22023');
 SELECT throws_ok($$SELECT ntk_kernel('{1,0}', '{0,1}', 3, 'relu', 0)$$, '22023',
     'sigma_w must be positive and finite', 'ntk_kernel: sigma_w 0 is 22023');
 SELECT throws_ok($$SELECT nngp_kernel('{1,0}', '{0,1}', 3, 'relu', 0)$$, '22023',

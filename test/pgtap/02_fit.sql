@@ -253,7 +253,7 @@ SELECT (SELECT count(*) FROM ntk_models) AS models, (SELECT id FROM ntk_models W
 -- Errors: options ------------------------------------------------------------------------
 
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"depht": 2}') FROM tap_train$$, '22023',
-    'unknown option "depht"', 'unknown option key is 22023');
+    'unrecognized option "depht"', 'unknown option key is 22023');
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"depth": "2"}') FROM tap_train$$, '22023',
     'option "depth" must be a number, not a string', 'depth as a string is 22023');
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"depth": 1.5}') FROM tap_train$$, '22023',
@@ -289,9 +289,9 @@ SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"sigma_w": -1}') FROM tap_t
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"sigma_b": -0.1}') FROM tap_train$$, '22023',
     'option "sigma_b" must not be negative', 'a negative sigma_b is 22023');
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"kernel": "rbf"}') FROM tap_train$$, '22023',
-    'unknown kernel "rbf"', 'an unknown kernel is 22023');
+    'unrecognized kernel "rbf"', 'an unknown kernel is 22023');
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"activation": "tanh"}') FROM tap_train$$, '22023',
-    'unknown activation "tanh"', 'an unknown activation is 22023');
+    'unrecognized activation "tanh"', 'an unknown activation is 22023');
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"ridge": -1e-6}') FROM tap_train$$, '22023',
     'option "ridge" must not be negative', 'a negative ridge is 22023');
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"ridge": "big"}') FROM tap_train$$, '22023',
@@ -299,9 +299,9 @@ SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, y, '{"ridge": "big"}') FROM tap_
 SELECT throws_ok($$SELECT ntk_fit('tap_reg', x, yv, '{"depth": -1}') FROM tap_train$$, '22023',
     'option "depth" must be between 0 and 1000', 'multi-output: depth -1 is 22023');
 SELECT throws_ok($$SELECT ntk_fit_classifier('tap_reg', x, label, '{"kernel": "NTK"}') FROM tap_train$$, '22023',
-    'unknown kernel "NTK"', 'classifier: kernel names are case-sensitive, 22023');
+    'unrecognized kernel "NTK"', 'classifier: kernel names are case-sensitive, 22023');
 SELECT throws_ok($$SELECT ntk_fit_classifier('tap_reg', x, label, '{"colour": 1}') FROM tap_train$$, '22023',
-    'unknown option "colour"', 'classifier: unknown option key is 22023');
+    'unrecognized option "colour"', 'classifier: unknown option key is 22023');
 SELECT is(pg_temp.error_hint($$SELECT ntk_fit('tap_reg', x, y, '{"depht": 2}') FROM tap_train$$),
     'Valid options are: depth, activation, sigma_w, sigma_b, kernel, ridge, ridge_absolute, standardize, t, learning_rate, variance.',
     'an unknown option key lists the valid ones in the hint');
@@ -516,9 +516,9 @@ SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT x, x FROM 
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id::text, x FROM tap_test')$$, '42804',
     'first column of the ntk_predict_batch query must be an integer id, not text', 'batch: a text id is 42804');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id, x::float4[] FROM tap_test')$$, '42804',
-    'second column of the ntk_predict_batch query must be float8[], not real[]', 'batch: a float4[] x is 42804');
+    'second column of the ntk_predict_batch query must be double precision[], not real[]', 'batch: a float4[] x is 42804');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id, x[1] FROM tap_test')$$, '42804',
-    'second column of the ntk_predict_batch query must be float8[], not double precision', 'batch: a scalar x is 42804');
+    'second column of the ntk_predict_batch query must be double precision[], not double precision', 'batch: a scalar x is 42804');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELECT id, x FROM tap_no_such_table')$$, '42P01',
     NULL, 'batch: a missing table is 42P01');
 SELECT throws_ok($$SELECT * FROM ntk_predict_batch('tap_reg', 'SELEC id, x FROM tap_test')$$, '42601',

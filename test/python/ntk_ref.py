@@ -20,7 +20,7 @@ Erf (Williams 1998):
 
 import numpy as np
 
-__all__ = ["kernels", "nngp", "ntk", "kernel", "self_kernels",
+__all__ = ["kernels", "nngp", "ntk", "kernel", "self_kernels", "relu_layer", "erf_layer",
            "relu_self_closed_form", "standardize_fit", "krr_fit_predict"]
 
 
@@ -33,7 +33,7 @@ def _as2d(X):
     return X
 
 
-def _relu_layer(k12, k11, k22, sw2, sb2):
+def relu_layer(k12, k11, k22, sw2, sb2):
     """One ReLU layer.  k12: (n1,n2) cross, k11: (n1,), k22: (n2,) diagonals."""
     s = np.sqrt(np.outer(k11, k22))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -46,8 +46,8 @@ def _relu_layer(k12, k11, k22, sw2, sb2):
     return sw2 * e_phi + sb2, sw2 * e_dphi, sw2 * k11 / 2 + sb2, sw2 * k22 / 2 + sb2
 
 
-def _erf_layer(k12, k11, k22, sw2, sb2):
-    """One erf layer; same shapes as _relu_layer."""
+def erf_layer(k12, k11, k22, sw2, sb2):
+    """One erf layer; same shapes as relu_layer."""
     d1 = 1 + 2 * k11
     d2 = 1 + 2 * k22
     norm = np.sqrt(np.outer(d1, d2))
@@ -77,9 +77,9 @@ def kernels(X1, X2=None, depth=3, activation="relu", sigma_w=1.0, sigma_b=0.0):
     if not (np.isfinite(sigma_b) and sigma_b >= 0):
         raise ValueError("sigma_b must be non-negative")
     if activation == "relu":
-        layer = _relu_layer
+        layer = relu_layer
     elif activation == "erf":
-        layer = _erf_layer
+        layer = erf_layer
     else:
         raise ValueError("unknown activation %r" % (activation,))
 

@@ -42,7 +42,7 @@ from scipy.special import erf as sp_erf
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 from test_kernel_ref import CKernel, NTK_OK, load_lib  # noqa: E402
 
 WIDTH = 2048
@@ -51,17 +51,8 @@ D_IN = 8
 N_SE = 5.0          # standard errors allowed
 REL_SLACK = 2e-3    # O(1/width) finite-width bias and the like
 
-passed = 0
-failed = 0
 
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
+check = testlib.Checks()
 
 
 def phi(h, act):
@@ -118,7 +109,7 @@ def empirical_kernels(params, X, act, sw, sb):
 
 def test_backprop_vs_finite_differences():
     """J J^T by central differences over every parameter of a tiny network."""
-    rng = testseed.rng(7)
+    rng = testlib.rng(7)
     X = rng.standard_normal((4, 3))
     worst = 0.0
     for act, depth, sw, sb in [("relu", 2, 1.3, 0.4), ("erf", 3, 0.9, 0.7), ("erf", 0, 1.1, 0.2)]:
@@ -147,7 +138,7 @@ def test_backprop_vs_finite_differences():
 
 
 def inputs():
-    rng = testseed.rng(2024)
+    rng = testlib.rng(2024)
     x0 = rng.standard_normal(D_IN)
     x1 = rng.standard_normal(D_IN)
     return np.array([
@@ -177,7 +168,7 @@ def ntk_without_sw2(X, depth, act, sw, sb):
     k12 = sw2 * (X @ X.T) / d + sb2
     k11 = np.diag(k12).copy()
     theta = k12.copy()
-    layer = ntk_ref._relu_layer if act == "relu" else ntk_ref._erf_layer
+    layer = ntk_ref.relu_layer if act == "relu" else ntk_ref.erf_layer
     for _ in range(depth):
         k12, dd, k11, _ = layer(k12, k11, k11, sw2, sb2)
         theta = k12 + dd / sw2 * theta
@@ -191,7 +182,7 @@ def test_wide_networks(lib):
     dmax = max(c[1] for c in CONFIGS)
     est = {c: ([], []) for c in CONFIGS}
     for seed in range(SEEDS):
-        rng = testseed.rng(1000 + seed)
+        rng = testlib.rng(1000 + seed)
         base = init_params(rng, D_IN, WIDTH, dmax)
         for c in CONFIGS:
             act, depth, sw, sb = c
@@ -260,7 +251,7 @@ def test_wide_networks(lib):
 def test_depth0_exact(lib):
     """Depth 0 is linear: the empirical NTK equals the kernel for every network."""
     X = inputs()
-    rng = testseed.rng(5)
+    rng = testlib.rng(5)
     params = init_params(rng, D_IN, WIDTH, 0)
     for act in ("relu", "erf"):
         _, t = empirical_kernels(params, X, act, 1.3, 0.4)
@@ -278,9 +269,7 @@ def main():
     test_depth0_exact(lib)
     test_wide_networks(lib)
     print("time %.1f s" % (time.time() - t0))
-    testseed.footer(failed, "7, 2024, 1000-%d, 5" % (1000 + SEEDS - 1))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish("7, 2024, 1000-%d, 5" % (1000 + SEEDS - 1))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 
 from ntkcore import (ACT, NTK_BAD_ACTIVATION, NTK_BAD_DEPTH,  # noqa: E402
                      NTK_BAD_SIGMA_B, NTK_BAD_SIGMA_W, NTK_NOT_FINITE, NTK_OK,
@@ -67,18 +67,7 @@ class CKernel:
         return st, self.k.value, self.t.value
 
 
-passed = 0
-failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
-    return ok
+check = testlib.Checks()
 
 
 # --------------------------------------------------------------------------
@@ -393,7 +382,7 @@ def test_krr_reference(rng):
 def main():
     t0 = time.time()
     lib = load_lib()
-    rng = testseed.rng(20240611)
+    rng = testlib.rng(20240611)
     test_random_pairs(lib, rng)
     test_gram_paths(lib, rng)
     test_self_kernels(lib, rng)
@@ -401,9 +390,7 @@ def main():
     test_statuses(lib)
     test_krr_reference(rng)
     print("time %.1f s" % (time.time() - t0))
-    testseed.footer(failed, "20240611")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish("20240611")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ rows, on every recursion path and every BLAS kernel.
    Cooperlake, Nehalem.  BLAS kernels round the dot product of a point with
    itself differently from the norm the diagonal is computed from.
 
-Seeded (testseed.py): NTK_TEST_SEED draws other inputs; a failure prints
+Seeded (testlib.py): NTK_TEST_SEED draws other inputs; a failure prints
 the seed.
 """
 
@@ -30,26 +30,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ntk_mp  # noqa: E402
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 from ntkcore import ACT, NTK_OK, NtkParams, load_lib  # noqa: E402
 
-SEED = 20261207                  # fixed; testseed.rng mixes in NTK_TEST_SEED
+SEED = 20261207                  # fixed; testlib.rng mixes in NTK_TEST_SEED
 TOL = 1e-13
 PATHS = [("best", 0), ("portable", 1), ("avx2", 2)]
 DP = ctypes.POINTER(ctypes.c_double)
 
-passed = 0
-failed = 0
 
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s" % msg)
-    return ok
+check = testlib.Checks()
 
 
 def ptr(a):
@@ -219,7 +209,7 @@ def duplicates_child():
     lib = load_lib()
     setup(lib)
     print("openblas core: %s" % lib.openblas_get_corename().decode())
-    rng = testseed.rng(SEED + 1)
+    rng = testlib.rng(SEED + 1)
     n, d = 150, 200
     X = rng.standard_normal((n, d)) * np.exp(rng.uniform(-1, 1, size=(n, 1)))
     dups = [(7, 3), (100, 20), (149, 0), (64, 63), (130, 66)]
@@ -252,9 +242,7 @@ def duplicates_child():
                                      % (label, what, i, j, v, self_k)):
                             bad += 1
     lib.ntk_recursion_force_path(0)
-    print("%d passed, %d failed" % (passed, failed))
-    testseed.footer(failed, "%d" % (SEED + 1))
-    return 1 if failed else 0
+    return check.finish("%d" % (SEED + 1))
 
 
 def cpu_flags():
@@ -302,13 +290,11 @@ def main():
     t0 = time.time()
     lib = load_lib()
     setup(lib)
-    rng = testseed.rng(SEED)
+    rng = testlib.rng(SEED)
     test_duplicates_every_core()
     test_against_mp(lib, rng)
     print("time %.1f s" % (time.time() - t0))
-    testseed.footer(failed, "%d, %d" % (SEED, SEED + 1))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish("%d, %d" % (SEED, SEED + 1))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 4. Every row a center: equal to numpy exact kernel ridge regression
    (ntk_ref.krr_fit_predict).
 
-Seeded (testseed.py): NTK_TEST_SEED draws other inputs; a failure prints the
+Seeded (testlib.py): NTK_TEST_SEED draws other inputs; a failure prints the
 seed.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ntk_mp  # noqa: E402
 import ntk_ref  # noqa: E402
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 from ntkcore import ACT, KIND, NTK_OK, NtkParams, load_lib  # noqa: E402
 
 SEED = 20261220
@@ -35,18 +35,8 @@ DP = ctypes.POINTER(ctypes.c_double)
 M64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 
-passed = 0
-failed = 0
 
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s" % msg)
-    return ok
+check = testlib.Checks()
 
 
 def ptr(a):
@@ -263,7 +253,7 @@ def main():
     lib = load_lib()
     setup(lib)
     lib.ntk_set_threads(2)
-    rng = testseed.rng(SEED)
+    rng = testlib.rng(SEED)
 
     # 1. the hash
     rows = [rng.standard_normal(7) for _ in range(50)]
@@ -371,9 +361,7 @@ def main():
         check(err < 1e-8, "m = n equals numpy exact KRR, %s ridge %g (rel err %.2e)"
               % (kp, ridge, err))
 
-    print("%d passed, %d failed" % (passed, failed))
-    testseed.footer(failed, SEED)
-    return 1 if failed else 0
+    return check.finish(SEED)
 
 
 if __name__ == "__main__":

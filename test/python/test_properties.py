@@ -32,7 +32,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 from ntkcore import (ACT, KIND, NTK_OK, NTK_OVERFLOW, STATUS_NAMES,  # noqa: E402
                      NtkParams, load_lib)
 
@@ -108,17 +108,7 @@ class Core:
         return st, (t.value if self.kind == 0 else k.value)
 
 
-passed = 0
-failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
+check = testlib.Checks()
 
 
 def cs_err(A, B):
@@ -347,7 +337,7 @@ def test_extreme_scales(lib, rng):
 def main():
     t0 = time.time()
     lib = load_lib()
-    rng = testseed.rng(20240612)
+    rng = testlib.rng(20240612)
     print("vectorized path: %s" % ("available" if lib.ntk_recursion_vectorized() else "not available"))
     test_symmetric_psd(lib, rng)
     test_psd_clusters(lib, rng)
@@ -356,9 +346,7 @@ def main():
     test_homogeneity(lib, rng)
     test_extreme_scales(lib, rng)
     print("time %.1f s" % (time.time() - t0))
-    testseed.footer(failed, "20240612")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish("20240612")
 
 
 if __name__ == "__main__":

@@ -34,26 +34,16 @@ import psycopg2.extras
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 
 DBNAME = "ntk_fit_test"
 TOL = 1e-6          # SQL vs numpy reference
 TOL_PATHS = 1e-12   # SQL prediction paths against each other
 
-passed = 0
-failed = 0
 max_err = {}        # category -> largest relative error seen
 
 
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + msg)
-    else:
-        failed += 1
-        print("FAIL " + msg)
-    return ok
+check = testlib.Checks(verbose=True)
 
 
 def rel_err(got, want):
@@ -826,7 +816,7 @@ def met_of(cur, name):
 
 def main():
     t0 = time.time()
-    rng = testseed.rng(20240611)
+    rng = testlib.rng(20240611)
     conn = setup_database()
     cur = conn.cursor()
     try:
@@ -855,9 +845,7 @@ def main():
     for cat in sorted(max_err):
         print("max relative error %s: %.3g" % (cat, max_err[cat]))
     print("time %.1f s" % (time.time() - t0))
-    testseed.footer(failed, "20240611")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish("20240611")
 
 
 if __name__ == "__main__":

@@ -13,20 +13,16 @@ import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ntk_ref  # noqa: E402
-import testseed  # noqa: E402
+import testlib  # noqa: E402
 
 DB = "ntk_inference_test"
-passed = failed = 0
+
+
+CHECKS = testlib.Checks(verbose=True)
 
 
 def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name} {detail}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+    return CHECKS(ok, "%s %s" % (name, detail))
 
 
 def rel(a, b):
@@ -102,7 +98,7 @@ def main():
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("CREATE EXTENSION ntk")
-    rng = testseed.rng(7)
+    rng = testlib.rng(7)
 
     # 1. finite training time
     n, d = 60, 5
@@ -267,9 +263,7 @@ def main():
 
     conn.close()
     admin.cursor().execute(f"DROP DATABASE {DB}")
-    testseed.footer(failed, "7")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return CHECKS.finish("7")
 
 
 if __name__ == "__main__":

@@ -1916,7 +1916,7 @@ test_cholesky_threads(void)
 }
 
 /*
- * Regression inputs found by fuzzing (fuzz/README.md) and by this file.
+ * Regression inputs found by fuzzing (test/fuzz/README.md) and by this file.
  */
 static void
 test_regressions(void)

@@ -399,7 +399,7 @@ test_candidates(void)
 		check_opt(read_list(&o, NTK_OPT_DEPTH, far_then_frac, 2), NTK_OPT_DEPTH_RANGE, "depth [1001, 2.5]");
 	}
 	/*
-	 * fuzz (fuzz/fuzz_validate.c, UBSan): a depth candidate beyond int was
+	 * fuzz (test/fuzz/fuzz_validate.c, UBSan): a depth candidate beyond int was
 	 * cast to int before its range check, undefined behaviour (options.c
 	 * did the same before validate.c); x86-64 happened to give INT_MIN.
 	 */

@@ -4,9 +4,9 @@
  *	  libFuzzer harness of the pure numerics (kernel, Gram tiles, vector
  *	  recursion, Cholesky).
  *
- * Build (fuzz/run.sh does this):
+ * Build (test/fuzz/run.sh does this):
  *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
- *		  fuzz/fuzz_kernel.c src/core/kernel.c src/core/gram.c src/core/recursion*.c src/core/chol.c \
+ *		  test/fuzz/fuzz_kernel.c src/core/kernel.c src/core/gram.c src/core/recursion*.c src/core/chol.c \
  *		  -lopenblas -llapacke -lm -lpthread
  *
  * Input bytes (missing bytes read as zero):
@@ -44,7 +44,7 @@
  * input as a crash file.
  *
  * FUZZ_KERNEL_NO_AUTO=1 in the environment leaves out the automatic path:
- * everything runs on AVX2+FMA forced and portable forced.  fuzz/run.sh sets
+ * everything runs on AVX2+FMA forced and portable forced.  test/fuzz/run.sh sets
  * it while it grows a corpus from a fixed seed, so that the coverage that
  * steers libFuzzer, and with it the inputs tried, is the same on a processor
  * with AVX-512 and on one without; it then replays that corpus without it.

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# fuzz/run.sh: builds the libFuzzer harnesses and runs them one after the
+# test/fuzz/run.sh: builds the libFuzzer harnesses and runs them one after the
 # other: fuzz_kernel (the numerics) and fuzz_validate (the validation
 # decisions of options, arrays and sizes).
 #
 # Usage:
-#   fuzz/run.sh                 the deterministic run (what CI runs): per
+#   test/fuzz/run.sh            the deterministic run (what CI runs): per
 #                               harness, replay the committed seeds, grow a
 #                               fresh corpus from them alone with a fixed
 #                               number of runs from a fixed -seed (one job),
@@ -13,12 +13,12 @@
 #                               on every run and, but for the AVX-512 path
 #                               and the BLAS kernels the replays check
 #                               natively, on every machine.
-#   fuzz/run.sh --time SECONDS  time-boxed random fuzzing (local, or a
+#   test/fuzz/run.sh --time SECONDS  time-boxed random fuzzing (local, or a
 #                               scheduled job: .ci/scheduled): two thirds
 #                               of the time to fuzz_kernel, one third to
 #                               fuzz_validate (it saturates fast), a random
 #                               seed, a corpus kept in FUZZ_WORK between runs
-#   fuzz/run.sh SECONDS         the same as --time SECONDS
+#   test/fuzz/run.sh SECONDS    the same as --time SECONDS
 #
 #   FUZZ_TARGETS="kernel validate"   which harnesses (default both); with
 #                   --time a single one gets all the time
@@ -26,7 +26,7 @@
 #                   /tmp/ntk-fuzz; fuzz_validate's in its validate/
 #                   subdirectory; the deterministic run's in ci/ and
 #                   validate/ci/, emptied first). The committed seeds in
-#                   fuzz/corpus and fuzz/corpus_validate are read, never
+#                   test/fuzz/corpus and test/fuzz/corpus_validate are read, never
 #                   written.
 #   deterministic run: FUZZ_SEED (default 20261207), FUZZ_RUNS_KERNEL
 #                   (default 4000), FUZZ_RUNS_VALIDATE (default 100000)
@@ -38,14 +38,14 @@
 # replays it, and for the deterministic run the seed and the command that
 # repeats the whole run.
 set -u
-cd "$(dirname "$0")/.." || exit 2
+cd "$(dirname "$0")/../.." || exit 2
 
 MODE=ci
 SECS=0
 case ${1:-} in
     "") ;;
     --time)
-        [ -n "${2:-}" ] || { echo "usage: fuzz/run.sh [--time SECONDS]" >&2; exit 2; }
+        [ -n "${2:-}" ] || { echo "usage: test/fuzz/run.sh [--time SECONDS]" >&2; exit 2; }
         MODE="time"; SECS=$2 ;;
     -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) MODE="time"; SECS=$1 ;;
@@ -100,13 +100,13 @@ IGNORE="$WORK/coverage-ignore.txt"
 printf '%s\n' "# the processor check: taken differently with and without AVX-512" \
     "fun:CpuLevel" "fun:ntk_recursion_vectorized" >"$IGNORE"
 
-# build NAME: fuzz/fuzz_NAME.c into $WORK/fuzz_NAME
+# build NAME: test/fuzz/fuzz_NAME.c into $WORK/fuzz_NAME
 build() {
     # shellcheck disable=SC2086
     $CC -g -O1 -std=gnu99 -Wall -Wextra -Werror -Isrc/core \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -fsanitize-coverage-ignorelist="$IGNORE" \
-        -o "$WORK/fuzz_$1" "fuzz/fuzz_$1.c" $UNIT_SRCS -lopenblas -llapacke -lm -lpthread \
+        -o "$WORK/fuzz_$1" "test/fuzz/fuzz_$1.c" $UNIT_SRCS -lopenblas -llapacke -lm -lpthread \
         || { echo "fuzz: fuzz_$1 build FAILED"; return 1; }
 }
 
@@ -137,8 +137,8 @@ replay() {
 ci_target() {
     local name=$1 seeds out bin runs start n executed cov digest rc
     case $name in
-        kernel)   seeds=fuzz/corpus;          out=$WORK/ci;          runs=${FUZZ_RUNS_KERNEL:-4000} ;;
-        validate) seeds=fuzz/corpus_validate; out=$WORK/validate/ci; runs=${FUZZ_RUNS_VALIDATE:-100000} ;;
+        kernel)   seeds=test/fuzz/corpus;          out=$WORK/ci;          runs=${FUZZ_RUNS_KERNEL:-4000} ;;
+        validate) seeds=test/fuzz/corpus_validate; out=$WORK/validate/ci; runs=${FUZZ_RUNS_VALIDATE:-100000} ;;
         *) echo "fuzz: unknown target $name" >&2; return 2 ;;
     esac
     bin="$WORK/fuzz_$name"
@@ -164,7 +164,7 @@ ci_target() {
     if [ $rc != 0 ] || ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* >/dev/null 2>&1; then
         echo "fuzz: fuzz_$name FAILED while growing the corpus (exit $rc; seed $SEED, runs $runs)"
         report_failure "$out/grow.log" "$out" "$GROW_ENV $bin "
-        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr "[:lower:]" "[:upper:]")=$runs FUZZ_TARGETS=$name bash fuzz/run.sh"
+        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr "[:lower:]" "[:upper:]")=$runs FUZZ_TARGETS=$name bash test/fuzz/run.sh"
         return 1
     fi
 
@@ -172,7 +172,7 @@ ci_target() {
     if ! replay "$name" "$bin" "$out/replay-grown.log" "$out/corpus"; then
         echo "fuzz: fuzz_$name FAILED replaying the grown corpus natively (seed $SEED, runs $runs)"
         report_failure "$out/replay-grown.log" "$out" "$bin "
-        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr "[:lower:]" "[:upper:]")=$runs FUZZ_TARGETS=$name bash fuzz/run.sh"
+        echo "  repeat the run: FUZZ_SEED=$SEED FUZZ_RUNS_$(echo "$name" | tr "[:lower:]" "[:upper:]")=$runs FUZZ_TARGETS=$name bash test/fuzz/run.sh"
         return 1
     fi
 
@@ -188,8 +188,8 @@ ci_target() {
 time_target() {
     local name=$1 secs=$2 seeds out bin log rc start crashes runs cov seeds_used
     case $name in
-        kernel)   seeds=fuzz/corpus;          out=$WORK ;;
-        validate) seeds=fuzz/corpus_validate; out=$WORK/validate ;;
+        kernel)   seeds=test/fuzz/corpus;          out=$WORK ;;
+        validate) seeds=test/fuzz/corpus_validate; out=$WORK/validate ;;
         *) echo "fuzz: unknown target $name" >&2; return 2 ;;
     esac
     mkdir -p "$out/corpus" || return 2
@@ -219,7 +219,7 @@ time_target() {
     if [ $rc != 0 ] || [ -n "$crashes" ]; then
         echo "fuzz: fuzz_$name FOUND a problem (exit $rc; libFuzzer seed(s) $seeds_used)"
         report_failure "$log" "$out" "$bin "
-        echo "  make the input a committed seed: see fuzz/README.md, \"When it finds something\""
+        echo "  make the input a committed seed: see test/fuzz/README.md, \"When it finds something\""
         return 1
     fi
     echo "fuzz: fuzz_$name clean: $runs runs, $cov, corpus $(ls "$out/corpus" | wc -l) + $(ls "$seeds" | wc -l) seeds, $(( $(date +%s) - start )) s"

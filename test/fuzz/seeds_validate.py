@@ -1,7 +1,7 @@
-"""Writes the seeds of fuzz/corpus_validate/ in fuzz_validate.c's byte format
-(see the comment at the top of fuzz_validate.c and fuzz/README.md).
+"""Writes the seeds of test/fuzz/corpus_validate/ in fuzz_validate.c's byte format
+(see the comment at the top of fuzz_validate.c and test/fuzz/README.md).
 
-Run from the repository root: /usr/bin/python3 fuzz/seeds_validate.py
+Run from the repository root: /usr/bin/python3 test/fuzz/seeds_validate.py
 """
 
 import os

@@ -41,7 +41,14 @@ BEGIN
            AND NEW.owner_oid = OLD.owner_oid) THEN
         NEW.owner_oid := (SELECT r.oid FROM pg_roles r WHERE r.rolname = NEW.owner);
         IF NEW.owner_oid IS NULL THEN
-            RAISE EXCEPTION 'role "%" does not exist', NEW.owner USING ERRCODE = '42704';
+            -- the tables' owner restoring a dump (of 0.1.0, which had no
+            -- owner_oid) keeps a dropped role's model, with no owner, as
+            -- the update to 0.2.0 does
+            IF pg_has_role((SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE') THEN
+                NEW.owner_oid := 0::pg_catalog.oid::pg_catalog.regrole;
+            ELSE
+                RAISE EXCEPTION 'role "%" does not exist', NEW.owner USING ERRCODE = '42704';
+            END IF;
         END IF;
     END IF;
     NEW.owner := coalesce((SELECT r.rolname FROM pg_roles r WHERE r.oid = NEW.owner_oid), NEW.owner);

@@ -4,9 +4,9 @@
  *	  libFuzzer harness of the validation decisions (src/core/validate.c): the
  *	  options of ntk_fit, float8[] checks, dimensions and fit sizes.
  *
- * Build (fuzz/run.sh does this):
+ * Build (test/fuzz/run.sh does this):
  *	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
- *		  fuzz/fuzz_validate.c src/core/kernel.c src/core/gram.c src/core/recursion.c \
+ *		  test/fuzz/fuzz_validate.c src/core/kernel.c src/core/gram.c src/core/recursion.c \
  *		  src/core/chol.c src/core/validate.c -lopenblas -llapacke -lm -lpthread
  *
  * Input bytes: a sequence of records until the input ends (missing bytes

@@ -861,7 +861,7 @@ def finish():
               sum(v[0] for v in known_seen.values()), stats["failed"], SEED, took))
     if stats["failed"]:
         print("fuzz_sql: replay against a server (PGHOST, PGPORT, PGUSER): "
-              "NTK_FUZZ_SQL_SEED=%d NTK_FUZZ_SQL_CASES=%d /usr/bin/python3 test/fuzz_sql.py"
+              "NTK_FUZZ_SQL_SEED=%d NTK_FUZZ_SQL_CASES=%d /usr/bin/python3 test/fuzz/fuzz_sql.py"
               % (SEED, random_cases[0]))
     sys.exit(1 if stats["failed"] else 0)
 
@@ -894,7 +894,7 @@ def report_known():
         seen = known_seen.get(issue["id"], [0, None])
         if issue.get("fixed"):
             print("KNOWN ISSUE %s (%s) NO LONGER REPRODUCES: move its statements from "
-                  "KNOWN_ISSUES to REGRESSIONS in test/fuzz_sql.py\n    %s" % (
+                  "KNOWN_ISSUES to REGRESSIONS in test/fuzz/fuzz_sql.py\n    %s" % (
                       issue["id"], issue["where"], issue["what"]))
         else:
             print("KNOWN ISSUE %s (%s, not fixed here; %d statements hit it%s): %s\n    first: %s" % (

@@ -1,0 +1,89 @@
+"""testlib: what the Python tests share: the seeds of their random inputs,
+their checks and their summary line.
+
+Seeds.  Every test here draws its random inputs from numpy generators seeded with
+fixed numbers, so that it checks the same inputs on every run and every
+machine.  NTK_TEST_SEED=N (a non-negative integer) in the environment draws
+other inputs: each generator is then seeded with (N, its fixed number).  A
+test that fails prints its seed and how to repeat the run (footer()).
+
+Checks.  A test counts its checks in one Checks object: checks(ok, msg)
+records one, printing it when it fails (every one with verbose=True);
+checks.finish(seeds) prints the seeds after a failure and the last line,
+"N passed, M failed", and returns the exit status.
+
+Paths.  HERE is test/python, ROOT the repository; other scripts import the
+numpy reference with sys.path.insert(0, os.path.join(ROOT, "test", "python"))
+followed by import ntk_ref.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+ENV = "NTK_TEST_SEED"
+
+
+def override():
+    """NTK_TEST_SEED as an integer, or None when it is not set."""
+    text = os.environ.get(ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if value < 0:
+        sys.exit("%s must be a non-negative integer, not %r" % (ENV, text))
+    return value
+
+
+def rng(fixed):
+    """The generator of one test: seeded with fixed, or (NTK_TEST_SEED, fixed)."""
+    extra = override()
+    return np.random.default_rng(fixed if extra is None else [extra, fixed])
+
+
+def footer(failed, fixed):
+    """After a failure: the seed (fixed: the fixed seed or seeds, as text)
+    and the environment that repeats the run; nothing when none failed."""
+    if not failed:
+        return
+    extra = override()
+    script = os.path.relpath(sys.argv[0]) if sys.argv and sys.argv[0] else "the test"
+    if extra is None:
+        print("random inputs from seed %s (fixed): /usr/bin/python3 %s draws them again; "
+              "%s=N draws others" % (fixed, script, ENV))
+    else:
+        print("random inputs from seed %s with %s=%d: %s=%d /usr/bin/python3 %s draws them again"
+              % (fixed, ENV, extra, ENV, extra, script))
+
+
+class Checks:
+    """The outcome of a test's checks: counts, failures printed as they come."""
+
+    def __init__(self, verbose=False):
+        self.passed = 0
+        self.failed = 0
+        self.verbose = verbose
+
+    def __call__(self, ok, msg):
+        """Records one check; returns ok."""
+        if ok:
+            self.passed += 1
+            if self.verbose:
+                print("ok   " + msg)
+        else:
+            self.failed += 1
+            print(("FAIL " if self.verbose else "FAIL: ") + msg)
+        return ok
+
+    def finish(self, fixed):
+        """The seed note after a failure (fixed: the fixed seeds, as text), the
+        summary line; returns the exit status (1 after any failure)."""
+        footer(self.failed, fixed)
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
