@@ -40,7 +40,7 @@ NUMERICS_LIBS = -lopenblas -llapacke -lm -lpthread
 
 # One pg_regress file per feature (sql/NAME.sql, expected/NAME.out), each
 # self-contained: it fits the models it needs and drops them.
-REGRESS = kernel fit classifier predict predict_batch model_table errors nystrom
+REGRESS = kernel fit classifier predict predict_batch model_table errors nystrom packed
 REGRESS_OPTS = --inputdir=. --load-extension=ntk
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core

@@ -4,13 +4,17 @@
 #   sudo bash demo/fashion_mnist.sh               # 10000 training images, 10000 test images
 #   sudo bash demo/fashion_mnist.sh --quick       # 2000 training images (about half a minute)
 #   sudo bash demo/fashion_mnist.sh --train 20000 # any number up to 60000
-#   sudo bash demo/fashion_mnist.sh --full        # all 60000: the exact solve holds a
-#                                                 #   60000^2 float8 matrix, 29 GB of memory
+#   sudo bash demo/fashion_mnist.sh --full        # all 60000: the exact solve holds the
+#                                                 #   lower triangle of the 60000^2 float8
+#                                                 #   kernel matrix, 14.4 GB of memory
 #   --test N       test images, 1..10000 (default 10000)
 #   --options JSON fit options (default: {"kernel": "ntk", "depth": 3, "ridge": 1e-3, ...})
 #   --min-accuracy A  fail below this accuracy (default 0.80 from 5000 images up)
 #   --keep         leave the cluster running afterwards, to explore it with psql
-#   Environment: NTK_DEMO_TRAIN, NTK_DEMO_TEST, NTK_DEMO_OPTIONS, NTK_DEMO_MIN_ACCURACY.
+#   --no-install   use the extension as installed for the server of $PG_BIN (default:
+#                  pg_config's); build and install nothing
+#   Environment: NTK_DEMO_TRAIN, NTK_DEMO_TEST, NTK_DEMO_OPTIONS, NTK_DEMO_MIN_ACCURACY;
+#   NTK_DEMO_INSTALL_LOCK=FILE holds flock FILE around `make install` (a shared machine).
 #
 # On a fresh Debian 12 machine it installs the packages it needs (PostgreSQL 15,
 # OpenBLAS, numpy, psycopg2 and Debian's dataset-fashion-mnist), builds and installs
@@ -36,7 +40,8 @@ N_TEST=${NTK_DEMO_TEST:-10000}
 FIT_OPTIONS=${NTK_DEMO_OPTIONS:-$FIT_OPTIONS_DEFAULT}
 MIN_ACC=${NTK_DEMO_MIN_ACCURACY:-}
 KEEP=0
-usage() { sed -n '2,13p' "$SELF" | sed 's/^# \{0,1\}//'; }
+INSTALL=1
+usage() { sed -n '2,17p' "$SELF" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
         --train) N_TRAIN=${2:?--train needs a number}; shift 2 ;;
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
         --options) FIT_OPTIONS=${2:?--options needs a JSON object}; shift 2 ;;
         --min-accuracy) MIN_ACC=${2:?--min-accuracy needs a number}; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --no-install) INSTALL=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -63,14 +69,23 @@ if [ -z "$MIN_ACC" ]; then
     else MIN_ACC=0.50; fi
 fi
 
-# An exact fit holds the n x n kernel matrix: 8 n^2 bytes (29 GB for all 60000 images).
+# An exact fit holds the n x n kernel matrix: 8 n^2 bytes, or where that does not fit
+# its lower triangle, 4 n^2 (ntk.exact_storage = auto; the estimate is the extension's
+# ntk_fit_peak_bytes and ntk_fit_packed_peak_bytes for 784 features, 10 classes, depth 3).
 # Say so now rather than after installing and loading; the extension itself would refuse
 # the fit too (ntk.max_memory, SQLSTATE 54000).
 AVAIL_MB=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 ))
 FIT_MAX_MB=$(( AVAIL_MB * 8 / 10 ))                  # what the fit below may use
-NEED_MB=$(( N_TRAIN * N_TRAIN / 131072 + N_TRAIN / 128 + 64 ))   # 8 n^2 + inputs, in MB
+# peak MB of a fit of n rows: the full matrix if it fits, else the triangle
+need_mb() { awk -v n="$1" -v m="$FIT_MAX_MB" 'BEGIN {
+    rest = n * 784 + 4 * n * 10 + 2 * n * 10
+    full = 8 * (n * n + rest) / 1048576; tri = 8 * (n * (n + 1) / 2 + rest) / 1048576
+    printf "%d", (full <= m ? full : tri) + 1 }'; }
+# the largest n the guard allows (the triangle's quadratic, rounded down to a thousand)
+FIT_N=$(awk -v m="$FIT_MAX_MB" 'BEGIN { b = 0.5 + 784 + 40 + 20; c = m * 1048576 / 8
+    printf "%d", int((-b + sqrt(b * b + 2 * c)) / 1000) * 1000 }')
+NEED_MB=$(need_mb "$N_TRAIN")
 if [ "$NEED_MB" -gt "$FIT_MAX_MB" ]; then
-    FIT_N=$(awk -v m="$FIT_MAX_MB" 'BEGIN { printf "%d", int(sqrt((m - 64) * 131072) / 1000) * 1000 }')
     echo "A fit on $N_TRAIN images needs about $(( NEED_MB / 1024 + 1 )) GB of memory; this machine has" >&2
     echo "$(( AVAIL_MB / 1024 )) GB available, of which the demo lets a fit use 80%." >&2
     echo "Use --train $FIT_N or fewer, or a machine with more memory." >&2
@@ -89,6 +104,8 @@ step() { printf '\n== %s\n' "$*"; }
 die() { echo "demo FAILED: $*" >&2; exit 1; }
 
 echo "ntk demo: Fashion-MNIST, $N_TRAIN training images, $N_TEST test images"
+echo "memory: a fit may use $FIT_MAX_MB MB (80% of the available), about $NEED_MB MB needed;" \
+     "the largest exact fit that fits has about $FIT_N images"
 
 # 1. packages --------------------------------------------------------------------------
 step "1/6 packages"
@@ -103,12 +120,20 @@ echo "ok: PostgreSQL $(pg_config --version | awk '{print $2}'), dataset in $DATA
 # 2. build and install -----------------------------------------------------------------
 step "2/6 build and install the extension"
 t0=$(now)
-# from clean: a tree left with another build (a sanitizer one, another server's
-# headers) would otherwise be installed as it is
-make -s clean >/dev/null 2>&1 || true
-make -s >/dev/null || die "make failed"
-$SUDO make -s install >/dev/null || die "make install failed"
-echo "ok ($(secs "$t0" "$(now)") s)"
+if [ "$INSTALL" = 1 ]; then
+    # from clean: a tree left with another build (a sanitizer one, another server's
+    # headers) would otherwise be installed as it is
+    make -s clean >/dev/null 2>&1 || true
+    make -s >/dev/null || die "make failed"
+    if [ -n "${NTK_DEMO_INSTALL_LOCK:-}" ]; then
+        flock "$NTK_DEMO_INSTALL_LOCK" $SUDO make -s install >/dev/null || die "make install failed"
+    else
+        $SUDO make -s install >/dev/null || die "make install failed"
+    fi
+    echo "ok ($(secs "$t0" "$(now)") s)"
+else
+    echo "skipped (--no-install: the extension as installed for $("${PG_BIN:-$(pg_config --bindir)}"/pg_config --sharedir 2>/dev/null || echo "the server"))"
+fi
 
 # 3. a throwaway cluster ---------------------------------------------------------------
 step "3/6 start a throwaway PostgreSQL cluster"
@@ -135,16 +160,26 @@ echo "load: $T_LOAD s"
 
 # 5. fit -------------------------------------------------------------------------------
 step "5/6 fit: kernel regression on one-hot labels, in one aggregate"
-# ntk.max_memory (default: half the physical memory) caps what one fit may allocate;
-# the demo allows 80% of the memory available when it started.
+# ntk.max_memory and ntk.max_memory_limit (defaults: half the physical memory) cap what
+# one fit may allocate; the demo allows 80% of the memory available when it started.  Progress NOTICEs come
+# every few seconds of a long fit; the backend's peak resident memory (VmHWM of
+# /proc/self/status, read by the backend itself) is printed after the fit.
 FIT_OPTIONS_SQL=${FIT_OPTIONS//\'/\'\'}      # as an SQL string literal
 t0=$(now)
 run_sql <<SQL || die "fit failed"
+SET ntk.max_memory_limit = '${FIT_MAX_MB}MB';
 SET ntk.max_memory = '${FIT_MAX_MB}MB';
 SELECT ntk_fit_classifier('fmnist', x, label, '$FIT_OPTIONS_SQL'::jsonb) AS model_id
 FROM fmnist_train;
+SELECT substring(pg_read_file('/proc/self/status') FROM 'VmHWM:\\s*(\\d+) kB') AS vmhwm_kb
+\\gset
+\\o $CLUSTER_DIR/vmhwm
+\\qecho :vmhwm_kb
+\\o
 SQL
 T_FIT=$(secs "$t0" "$(now)")
+PEAK_MB=$(awk 'NF { printf "%.0f", $1 / 1024 }' "$CLUSTER_DIR/vmhwm" 2>/dev/null || true)
+echo "fit: $T_FIT s, backend peak resident memory (VmHWM) ${PEAK_MB:-?} MB"
 
 # 6. predict and evaluate --------------------------------------------------------------
 step "6/6 predict and evaluate the test set (ntk_evaluate, ntk_predict_batch)"
@@ -209,6 +244,10 @@ SQL
 
 ACC=$(sql_value "SELECT round((m->>'accuracy')::numeric, 4) FROM fmnist_eval")
 N_PRED=$(sql_value "SELECT m->>'n' FROM fmnist_eval")
+PHASES=$(sql_value "SELECT string_agg(key || ' ' || value || ' s', ', ' ORDER BY ord)
+                    FROM ntk_models, jsonb_each_text(metrics->'phase_seconds') WITH ORDINALITY AS p(key, value, ord)
+                    WHERE name = 'fmnist'")
+PHASES="$PHASES (storage: $(sql_value "SELECT metrics->>'kernel_storage' FROM ntk_models WHERE name = 'fmnist'"))"
 MODEL_SIZE=$(sql_value "SELECT pg_size_pretty(pg_total_relation_size('ntk_models')
                                         + pg_total_relation_size('ntk_model_data'))")
 
@@ -217,6 +256,8 @@ echo "== summary"
 printf '  %-9s %s\n' data "Fashion-MNIST, $N_TRAIN train / $N_TEST test images, 784 pixels in [0,1]" \
     options "$FIT_OPTIONS" \
     load "$T_LOAD s" fit "$T_FIT s" evaluate "$T_PRED s ($N_PRED images predicted and scored)" \
+    "fit peak" "${PEAK_MB:-?} MB resident in the backend (VmHWM); ntk.max_memory ${FIT_MAX_MB}MB" \
+    phases "$PHASES" \
     model "ntk_models + ntk_model_data take $MODEL_SIZE on disk" \
     accuracy "$ACC (sanity floor $MIN_ACC)"
 

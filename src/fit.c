@@ -42,6 +42,7 @@
 #include "arrays.h"
 #include "errors.h"
 #include "threads.h"
+#include "packed.h"
 
 #include <cblas.h>
 
@@ -471,15 +472,14 @@ PrepareData(FitState *st, NtkFitData *fd)
 	}
 }
 
-double *
-ntk_fit_gram(const NtkFitData *fd, const NtkParams *params, NtkKernelKind kind,
-			 NtkFitProgress *pr, double *mean_diag)
+/* The diagonal states of the inputs and the kernel's mean diagonal. */
+static double *
+FitDiag(const NtkFitData *fd, const NtkParams *params, NtkKernelKind kind,
+		double *mean_diag)
 {
 	int			n = fd->n;
 	size_t		len = ntk_diag_len(params);
 	double	   *diag;
-	double	   *work;
-	double	   *K;
 	double		sum = 0.0;
 	int			i;
 
@@ -496,6 +496,17 @@ ntk_fit_gram(const NtkFitData *fd, const NtkParams *params, NtkKernelKind kind,
 			sum += ntk_diag_value(params, kind, diag + (size_t) i * len) / n;
 		*mean_diag = sum;
 	}
+	return diag;
+}
+
+double *
+ntk_fit_gram(const NtkFitData *fd, const NtkParams *params, NtkKernelKind kind,
+			 NtkFitProgress *pr, double *mean_diag)
+{
+	int			n = fd->n;
+	double	   *diag = FitDiag(fd, params, kind, mean_diag);
+	double	   *work;
+	double	   *K;
 
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  ntk_gram_work_len(params, n) * sizeof(double));
@@ -506,6 +517,26 @@ ntk_fit_gram(const NtkFitData *fd, const NtkParams *params, NtkKernelKind kind,
 	pfree(work);
 	pfree(diag);
 	return K;
+}
+
+double *
+ntk_fit_gram_packed(const NtkFitData *fd, const NtkParams *params,
+					NtkKernelKind kind, NtkFitProgress *pr, double *mean_diag)
+{
+	int			n = fd->n;
+	double	   *diag = FitDiag(fd, params, kind, mean_diag);
+	double	   *work;
+	double	   *A;
+
+	work = MemoryContextAllocHuge(CurrentMemoryContext,
+								  ntk_gram_work_len(params, n) * sizeof(double));
+	A = ntk_alloc_huge(CurrentMemoryContext, ntk_packed_len(n) * sizeof(double));
+	ntk_fit_status(ntk_gram_packed(params, kind, fd->X, n, fd->d, diag, work, A,
+								   ntk_fit_progress, pr),
+				   fd->name);
+	pfree(work);
+	pfree(diag);
+	return A;
 }
 
 /*
@@ -644,6 +675,7 @@ typedef struct FitRun
 	int			threads;		/* BLAS threads of the fit */
 	double		mean_diag;
 	double		lambda;			/* the absolute ridge */
+	bool		packed;			/* K is the lower triangle (packed.h) */
 	double	   *K;				/* the Gram matrix, then its factor */
 	double	   *alpha;			/* dual coefficients, column-major n x k */
 	double	   *P;				/* training predictions, likewise */
@@ -675,6 +707,8 @@ PrepareFit(FitState *st, FitRun *run)
 				 errhint("Select \"ridge\" and \"depth\" without \"t\" first, then refit with \"t\".")));
 	ntk_check_memory(st->name, st->n, st->d,
 					 st->target == TARGET_LABEL ? st->nlabels : st->k, opts, false);
+	run->packed = ntk_fit_packed(st->n, st->d,
+								 st->target == TARGET_LABEL ? st->nlabels : st->k, opts);
 	ntk_threads_for_big_work();
 	run->threads = openblas_get_num_threads();
 
@@ -699,9 +733,14 @@ BuildKernel(FitRun *run)
 	NtkModelData *md = &run->md;
 	int			n = fd->n;
 
-	run->pr.phase = "building the kernel matrix";
+	run->pr.phase = run->packed ? "building the kernel matrix (lower triangle)" :
+		"building the kernel matrix";
 	run->t_gram = ntk_fit_elapsed(&run->pr);
-	run->K = ntk_fit_gram(fd, &opts->params, opts->kind, &run->pr, &run->mean_diag);
+	if (run->packed)
+		run->K = ntk_fit_gram_packed(fd, &opts->params, opts->kind, &run->pr,
+									 &run->mean_diag);
+	else
+		run->K = ntk_fit_gram(fd, &opts->params, opts->kind, &run->pr, &run->mean_diag);
 	run->t_gram = ntk_fit_elapsed(&run->pr) - run->t_gram;
 	run->t_factor = ntk_fit_elapsed(&run->pr);
 	run->lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * run->mean_diag;
@@ -712,7 +751,10 @@ BuildKernel(FitRun *run)
 				 errdetail("The relative ridge %g times the kernel matrix's mean diagonal %g overflows.",
 						   opts->ridge, run->mean_diag),
 				 errhint("Lower \"ridge\".")));
-	ntk_add_diagonal(run->K, n, run->lambda);
+	if (run->packed)
+		ntk_packed_add_diagonal(run->K, n, run->lambda);
+	else
+		ntk_add_diagonal(run->K, n, run->lambda);
 
 	run->alpha = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * fd->k * sizeof(double));
 	run->P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * fd->k * sizeof(double));
@@ -796,8 +838,9 @@ Factorize(FitRun *run)
 	NtkStatus	status;
 	NtkFactorStore fs;
 
-	run->pr.phase = "factorizing";
-	if (ntk_fit_factor_while_storing(run->K, n, run->threads, &run->md, &run->pr, &fs))
+	run->pr.phase = run->packed ? "factorizing (lower triangle)" : "factorizing";
+	if (ntk_fit_factor_while_storing(run->K, n, run->packed, run->threads, &run->md,
+									 &run->pr, &fs))
 	{
 		run->id = fs.id;
 		run->inputs_stored = true;
@@ -805,6 +848,8 @@ Factorize(FitRun *run)
 		status = fs.status;
 		failed_at = fs.failed_at;
 	}
+	else if (run->packed)
+		status = ntk_packed_cholesky(run->K, n, &failed_at, ntk_fit_progress, &run->pr);
 	else
 		status = ntk_cholesky(run->K, n, &failed_at, ntk_fit_progress, &run->pr);
 	if (status == NTK_NOT_POSITIVE_DEFINITE)
@@ -838,14 +883,32 @@ SolveByCholesky(FitRun *run)
 	run->pr.phase = "solving";
 	for (j0 = 0; j0 < fd->k; j0 += cols)
 	{
-		ntk_cholesky_solve(run->K, n, run->alpha + (size_t) j0 * n, Min(cols, fd->k - j0));
+		if (run->packed)
+			ntk_fit_status(ntk_packed_solve(run->K, n, run->alpha + (size_t) j0 * n,
+											n, Min(cols, fd->k - j0)),
+						   fd->name);
+		else
+			ntk_cholesky_solve(run->K, n, run->alpha + (size_t) j0 * n,
+							   Min(cols, fd->k - j0));
 		(void) ntk_fit_progress(&run->pr, (double) Min(j0 + cols, fd->k) / fd->k);
 		CHECK_FOR_INTERRUPTS();
 	}
 	/* training predictions for free: K alpha = Y - lambda alpha */
 	for (i = 0; i < (size_t) n * fd->k; i++)
 		run->P[i] = fd->Y[i] - run->lambda * run->alpha[i];
-	if (run->opts->variance)
+	if (run->opts->variance && run->packed)
+	{
+		/* the model stores the factor as a full matrix, zeros above */
+		double	   *F = ntk_alloc_huge(CurrentMemoryContext,
+									   (size_t) n * n * sizeof(double));
+
+		ntk_packed_unpack(run->K, n, F, n, 1);
+		pfree(run->K);
+		run->K = F;
+		run->md.factor = run->K;
+		run->md.factor_kind = "chol";
+	}
+	else if (run->opts->variance)
 	{
 		int			j;
 
@@ -874,8 +937,10 @@ MetricsJson(FitRun *run)
 					 run->t_gram, run->opts->has_t ? "eigh" : "cholesky", run->t_factor);
 	if (run->inputs_stored)
 		appendStringInfo(metrics, ", \"store_inputs\": %.3f", run->t_store_inputs);
-	appendStringInfo(metrics, ", \"solve\": %.3f}, \"fit_seconds\": %.3f}",
-					 run->t_solve, ntk_fit_elapsed(&run->pr));
+	appendStringInfo(metrics, ", \"solve\": %.3f}, \"kernel_storage\": \"%s\", "
+					 "\"fit_seconds\": %.3f}",
+					 run->t_solve, run->packed ? "packed" : "full",
+					 ntk_fit_elapsed(&run->pr));
 }
 
 Datum

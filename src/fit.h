@@ -66,6 +66,14 @@ extern double *ntk_fit_gram(const NtkFitData *fd, const NtkParams *params,
 							NtkKernelKind kind, NtkFitProgress *pr,
 							double *mean_diag);
 
+/*
+ * The same as its lower triangle (packed.h, ntk_packed_len(n) doubles),
+ * with no n x n buffer.
+ */
+extern double *ntk_fit_gram_packed(const NtkFitData *fd, const NtkParams *params,
+								   NtkKernelKind kind, NtkFitProgress *pr,
+								   double *mean_diag);
+
 /* Columns of the targets per interruptible step of an n x n product. */
 extern int	ntk_fit_rhs_columns(int n, int k);
 
@@ -91,12 +99,14 @@ typedef struct NtkFactorStore
 } NtkFactorStore;
 
 /*
- * Factorizes K (n x n, the ridge added) by Cholesky on a worker thread while
+ * Factorizes K (n x n, or its lower triangle if packed; the ridge added) by
+ * Cholesky on a worker thread while
  * the backend writes md's row and training inputs (ntk_model_store_begin),
  * when that pays (threads > 1, n large enough).  Returns false, having done
  * neither, when it does not or no thread could be created.
  */
-extern bool ntk_fit_factor_while_storing(double *K, int n, int threads,
+extern bool ntk_fit_factor_while_storing(double *K, int n, bool packed,
+										 int threads,
 										 const NtkModelData *md,
 										 NtkFitProgress *pr,
 										 NtkFactorStore *out);

@@ -33,6 +33,7 @@
 #include "model.h"
 #include "errors.h"
 #include "memory.h"
+#include "packed.h"
 #include "threads.h"
 
 #define OVERLAP_MIN_ROWS 1024	/* below, factorizing is too short to bother */
@@ -50,6 +51,7 @@ typedef struct CholTask
 {
 	double	   *K;
 	int			n;
+	bool		packed;			/* K is the lower triangle (packed.h) */
 	int			threads;		/* BLAS threads after switch_at */
 	double		switch_at;		/* fraction of the work done on one fewer */
 	bool		raised;			/* the worker's own: threads in use */
@@ -90,7 +92,10 @@ CholTaskMain(void *arg)
 {
 	CholTask   *t = (CholTask *) arg;
 
-	t->status = ntk_cholesky(t->K, t->n, &t->failed_at, CholTaskProgress, t);
+	if (t->packed)
+		t->status = ntk_packed_cholesky(t->K, t->n, &t->failed_at, CholTaskProgress, t);
+	else
+		t->status = ntk_cholesky(t->K, t->n, &t->failed_at, CholTaskProgress, t);
 	pthread_mutex_lock(&t->lock);
 	t->finished = true;
 	pthread_cond_signal(&t->finished_cv);
@@ -128,7 +133,8 @@ CholTaskAtExit(int code, Datum arg)
 
 /* Starts the worker; false if no thread could be created. */
 static bool
-CholTaskStart(CholTask *t, double *K, int n, double store_bytes, int threads)
+CholTaskStart(CholTask *t, double *K, int n, bool packed, double store_bytes,
+			  int threads)
 {
 	static bool exit_hook = false;
 	sigset_t	all;
@@ -143,6 +149,7 @@ CholTaskStart(CholTask *t, double *K, int n, double store_bytes, int threads)
 	memset(t, 0, sizeof(*t));
 	t->K = K;
 	t->n = n;
+	t->packed = packed;
 	t->threads = threads;
 	t->switch_at = STORE_FMA_PER_BYTE * store_bytes / ((double) n * n * n / 6.0);
 	pthread_mutex_init(&t->lock, NULL);
@@ -227,7 +234,7 @@ StoreWhileFactorizing(CholTask *t, const NtkModelData *md, NtkFitProgress *pr,
 }
 
 bool
-ntk_fit_factor_while_storing(double *K, int n, int threads,
+ntk_fit_factor_while_storing(double *K, int n, bool packed, int threads,
 							 const NtkModelData *md, NtkFitProgress *pr,
 							 NtkFactorStore *out)
 {
@@ -237,7 +244,7 @@ ntk_fit_factor_while_storing(double *K, int n, int threads,
 		return false;
 	/* not on the stack: running_task points to it until the join */
 	task = palloc(sizeof(CholTask));
-	if (!CholTaskStart(task, K, n, (double) n * md->d * sizeof(double), threads))
+	if (!CholTaskStart(task, K, n, packed, (double) n * md->d * sizeof(double), threads))
 	{
 		pfree(task);
 		return false;

@@ -13,16 +13,39 @@
 
 #include "validate.h"
 
-/* Registers ntk.max_memory and ntk.max_memory_limit (from _PG_init). */
+/* ntk.exact_storage: how an exact fit stores its kernel matrix. */
+typedef enum NtkStorage
+{
+	NTK_STORAGE_AUTO,			/* full if that fits the guard, else packed */
+	NTK_STORAGE_FULL,
+	NTK_STORAGE_PACKED
+} NtkStorage;
+
+/*
+ * Registers ntk.max_memory, ntk.max_memory_limit and ntk.exact_storage
+ * (from _PG_init).
+ */
 extern void ntk_memory_init(void);
 
 /* A fit's memory bound: ntk.max_memory capped by ntk.max_memory_limit. */
 extern int	ntk_allowed_memory_kb(const char **setting);
 
 /*
+ * True if an exact fit of n rows stores its kernel matrix and factor as the
+ * lower triangle (packed.h): as ntk.exact_storage says, and for "auto" when
+ * the full matrix would not fit the guard; never for model selection or a
+ * finite time (an eigendecomposition of the full matrix), and in "auto"
+ * not for "variance" (it stores the full factor).
+ */
+extern bool ntk_fit_packed(double n, double d, double k,
+						   const NtkFitOptions *opts);
+
+/*
  * Refuses, with SQLSTATE 54000, a fit whose estimated peak exceeds the
  * bound.  While the rows are being read (partial), n is the count so far:
- * the fit needs at least that.
+ * the fit needs at least that.  The estimate is of the storage
+ * ntk_fit_packed chooses; the hint gives the most rows that fit and, for
+ * options that need the full matrix, whether a fit without them would.
  */
 extern void ntk_check_memory(const char *name, double n, double d, double k,
 							 const NtkFitOptions *opts, bool partial);

@@ -259,3 +259,15 @@ ntk_fit_peak_bytes(double n, double d, double k, const NtkFitOptions *opts)
 	/* Gram(s), inputs, targets, coefficients and scratch, diagonal states and tables */
 	return 8.0 * (grams * n * n + n * d + 4.0 * n * k + 2.0 * n * (double) ntk_diag_len(&p));
 }
+
+double
+ntk_fit_packed_peak_bytes(double n, double d, double k, const NtkFitOptions *opts)
+{
+	double		full = opts->variance ? n * n : 0.0;
+
+	if (opts->has_t || ntk_options_searching(opts))
+		return ntk_fit_peak_bytes(n, d, k, opts);
+	/* the lower triangle, the stored factor, inputs, targets, ... as above */
+	return 8.0 * (n * (n + 1.0) / 2.0 + full + n * d + 4.0 * n * k +
+				  2.0 * n * (double) ntk_diag_len(&opts->params));
+}

@@ -121,4 +121,14 @@ extern NtkStatus ntk_train_rmse(const double *P, const double *Y, int n, int k,
 extern double ntk_fit_peak_bytes(double n, double d, double k,
 								 const NtkFitOptions *opts);
 
+/*
+ * The same with the Gram matrix and its factor as their lower triangle
+ * (packed.h): n (n + 1) / 2 doubles instead of n^2, plus the full n x n
+ * factor a fit with "variance" stores.  Options that need an
+ * eigendecomposition (model selection, a finite time) cannot use it: for
+ * them this is ntk_fit_peak_bytes.
+ */
+extern double ntk_fit_packed_peak_bytes(double n, double d, double k,
+										const NtkFitOptions *opts);
+
 #endif							/* NTK_KRR_H */

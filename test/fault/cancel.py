@@ -8,6 +8,9 @@
   eigendecomposition of the option "t" runs, in its reduction and again
   past it (a NOTICE of 35% or more: the tridiagonal step or the
   back-transformation): within 2.5 s.
+- pg_cancel_backend in the phases of the lower-triangle storage
+  (ntk.exact_storage = packed): while its Gram matrix is built and while it
+  is factorized (overlapped with storing the inputs): within 1.5 s.
 - statement_timeout in a depth-1000 erf fit and in a batch prediction of
   such a model (steps sized by their work): 57014 within 2 s.
 - pg_terminate_backend during a fit: the backend exits within 2 s without
@@ -136,14 +139,15 @@ s.close()
 
 # -- pg_cancel_backend during the factorization and the eigendecomposition ----------
 
-def cancel_on_notice(sql, word, what, lag_limit, min_percent=0):
+def cancel_on_notice(sql, word, what, lag_limit, min_percent=0, settings=()):
     """Cancels sql once a progress NOTICE names word (at min_percent or more);
-    checks 57014 within lag_limit."""
+    checks 57014 within lag_limit.  settings: SET statements to run first."""
     a = psycopg2.connect(dbname=DB, async_=1)
     wait_async(a)
     cur = a.cursor()
-    cur.execute("SET client_min_messages = notice")
-    wait_async(a)
+    for stmt in ("SET client_min_messages = notice",) + tuple(settings):
+        cur.execute(stmt)
+        wait_async(a)
     cur.execute("SELECT pg_backend_pid()")
     wait_async(a)
     pid = cur.fetchone()[0]
@@ -182,6 +186,14 @@ def cancel_on_notice(sql, word, what, lag_limit, min_percent=0):
 
 
 cancel_on_notice(BIG_FIT, "factorizing", "factorizing", 1.5)
+# the lower triangle: its Gram (a depth-20 erf kernel of 15000 rows takes a
+# minute) and its factorization, overlapped with storing the inputs
+cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 20, \"activation\": \"erf\"}') FROM big",
+                 "building the kernel matrix (lower triangle)",
+                 "building the lower triangle of the kernel matrix", 1.5,
+                 settings=("SET ntk.exact_storage = packed",))
+cancel_on_notice(BIG_FIT, "factorizing (lower triangle)", "factorizing the lower triangle", 1.5,
+                 settings=("SET ntk.exact_storage = packed",))
 # an eigendecomposition (the option "t") of 6000 rows takes ~20 s here, in a
 # child process that the cancel kills in any of its steps (docs/eigensolver.md);
 # once during the reduction, once past it

@@ -11,6 +11,11 @@
   matrices (the eigendecomposition's) exceed the limit though one would not.
 - Other sessions keep working meanwhile; the same session fits under the
   limit afterwards; a fit that fits under the limit succeeds.
+- The estimate against the measured peak: the backend's VmHWM grows by
+  80% .. 105% + 16 MB of the guard's estimate in a fit of 6000 rows of 50
+  features,
+  with the full matrix and with its lower triangle (about half as much);
+  "auto" takes the triangle when only it fits.
 """
 
 import re
@@ -134,5 +139,62 @@ try:
 except psycopg2.Error as e:
     not_ok("after RESET, the 5000 x 10 fit succeeds", e.pgerror)
 s.close()
+
+# -- the estimate against the measured peak ------------------------------------------
+
+def hwm_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return [int(l.split()[1]) for l in f if l.startswith("VmHWM:")][0] / 1024.0
+
+
+N_MID, D_MID = 6000, 50
+run(setup, """
+CREATE TABLE mid AS
+SELECT i AS id, array(SELECT sin(i * j * 0.013) FROM generate_series(1, %d) j) AS x,
+       cos(i * 0.1) AS y
+  FROM generate_series(1, %d) i""" % (D_MID, N_MID))
+# ntk_fit_peak_bytes and ntk_fit_packed_peak_bytes (src/core/krr.c): depth 3
+# holds 10 doubles of diagonal state a row, one output
+rest = N_MID * D_MID + 4 * N_MID + 2 * N_MID * 10
+estimate = {"full": 8.0 * (N_MID * N_MID + rest) / 2**20,
+            "packed": 8.0 * (N_MID * (N_MID + 1) / 2 + rest) / 2**20}
+peak = {}
+for storage in ("full", "packed", "auto"):
+    c = connect()
+    cpid = one(c, "SELECT pg_backend_pid()")
+    if storage == "auto":
+        # the full matrix (~280 MB) does not fit, its triangle (~140 MB) does
+        run(c, "SET ntk.max_memory = '200MB'")
+    else:
+        run(c, "SET ntk.exact_storage = %s" % storage)
+    # the library, OpenBLAS's buffers and the model tables' pages, before measuring
+    one(c, "SELECT ntk_fit('warm', x, y) FROM mid WHERE id <= 300")
+    one(c, "SELECT ntk_drop_model('warm')")
+    before = hwm_mb(cpid)
+    try:
+        one(c, "SELECT ntk_fit('mid', x, y, '{\"ridge\": 1e-3}') FROM mid")
+        grown = hwm_mb(cpid) - before
+        got = one(c, "SELECT metrics->>'kernel_storage' FROM ntk_models WHERE name = 'mid'")
+        one(c, "SELECT ntk_drop_model('mid')")
+    except psycopg2.Error as e:
+        not_ok("a %d x %d fit with ntk.exact_storage = %s" % (N_MID, D_MID, storage), e.pgerror)
+        c.close()
+        continue
+    c.close()
+    want = "packed" if storage == "auto" else storage
+    check(got == want, "%s storage: the fit used the %s matrix" % (storage, want), "got %s" % got)
+    est = estimate[want]
+    peak[storage] = grown
+    print("# %s storage: peak grew %.0f MB, the guard estimated %.0f MB (%.2f)"
+          % (storage, grown, est, grown / est), flush=True)
+    # beyond the buffers the estimate counts: thread stacks, OpenBLAS's and
+    # libc's arenas, rounding to huge pages (6-10 MB at this size)
+    check(0.80 * est <= grown <= 1.05 * est + 16,
+          "%s storage: the measured peak (VmHWM grew %.0f MB) is within 80%% .. 105%% + 16 MB "
+          "of the guard's estimate (%.0f MB)" % (storage, grown, est))
+if "full" in peak and "packed" in peak:
+    check(peak["packed"] < 0.6 * peak["full"],
+          "the lower triangle's peak is about half the full matrix's (%.0f MB vs %.0f MB)"
+          % (peak["packed"], peak["full"]))
 setup.close()
 finish()

@@ -397,6 +397,37 @@ test_peak_bytes(void)
 	check(isinf(ntk_fit_peak_bytes(1e300, 1, 1, &o)), "saturates to Infinity");
 }
 
+/* 8 (n (n + 1) / 2 + n d + 4 n k + 2 n len), n^2 more with "variance" */
+static void
+test_packed_peak_bytes(void)
+{
+	NtkFitOptions o;
+	double		n = 1001.0;
+
+	ntk_options_default(&o);
+	check(ntk_fit_packed_peak_bytes(n, 20, 2, &o) ==
+		  8.0 * (n * (n + 1) / 2 + n * 20 + 4 * n * 2 + 2 * n * 10),
+		  "packed peak bytes: the lower triangle");
+	check(ntk_fit_packed_peak_bytes(60000, 784, 10, &o) < 0.51 * ntk_fit_peak_bytes(60000, 784, 10, &o),
+		  "packed peak bytes: about half the full storage's at n = 60000");
+	o.variance = true;
+	check(ntk_fit_packed_peak_bytes(n, 20, 2, &o) ==
+		  8.0 * (n * (n + 1) / 2 + n * n + n * 20 + 4 * n * 2 + 2 * n * 10),
+		  "packed peak bytes with variance: and the full factor stored");
+	o.variance = false;
+	o.has_t = true;
+	check(ntk_fit_packed_peak_bytes(n, 20, 2, &o) == ntk_fit_peak_bytes(n, 20, 2, &o),
+		  "packed peak bytes with t: the eigendecomposition's three n x n");
+	o.has_t = false;
+	o.n_depths = 2;
+	o.depths[0] = 2;
+	o.depths[1] = 4;
+	check(ntk_fit_packed_peak_bytes(n, 20, 2, &o) == ntk_fit_peak_bytes(n, 20, 2, &o),
+		  "packed peak bytes of a search: the eigendecomposition's three n x n");
+	o.n_depths = 0;
+	check(isinf(ntk_fit_packed_peak_bytes(1e300, 1, 1, &o)), "packed: saturates to Infinity");
+}
+
 int
 main(void)
 {
@@ -409,6 +440,7 @@ main(void)
 	test_loo();
 	test_train_error();
 	test_peak_bytes();
+	test_packed_peak_bytes();
 
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
