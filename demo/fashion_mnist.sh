@@ -9,6 +9,8 @@
 #                                                 #   kernel matrix, 14.4 GB of memory
 #   --test N       test images, 1..10000 (default 10000)
 #   --options JSON fit options (default: {"kernel": "ntk", "depth": 3, "ridge": 1e-3, ...})
+#   --method nystrom --centers M   a Nystrom fit on M centers (default 10000) instead of
+#                  the exact one: memory of a few M^2, any --train up to 60000
 #   --min-accuracy A  fail below this accuracy (default 0.80 from 5000 images up)
 #   --keep         leave the cluster running afterwards, to explore it with psql
 #   --no-install   use the extension as installed for the server of $PG_BIN (default:
@@ -41,7 +43,9 @@ FIT_OPTIONS=${NTK_DEMO_OPTIONS:-$FIT_OPTIONS_DEFAULT}
 MIN_ACC=${NTK_DEMO_MIN_ACCURACY:-}
 KEEP=0
 INSTALL=1
-usage() { sed -n '2,17p' "$SELF" | sed 's/^# \{0,1\}//'; }
+METHOD=exact
+CENTERS=10000
+usage() { sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
         --train) N_TRAIN=${2:?--train needs a number}; shift 2 ;;
@@ -49,6 +53,8 @@ while [ $# -gt 0 ]; do
         --full) N_TRAIN=60000; N_TEST=10000; shift ;;
         --quick) N_TRAIN=2000; shift ;;
         --options) FIT_OPTIONS=${2:?--options needs a JSON object}; shift 2 ;;
+        --method) METHOD=${2:?--method needs exact or nystrom}; shift 2 ;;
+        --centers) CENTERS=${2:?--centers needs a number}; shift 2 ;;
         --min-accuracy) MIN_ACC=${2:?--min-accuracy needs a number}; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --no-install) INSTALL=0; shift ;;
@@ -58,6 +64,12 @@ while [ $# -gt 0 ]; do
 done
 case $N_TRAIN in ''|*[!0-9]*) echo "--train must be a number" >&2; exit 2 ;; esac
 case $N_TEST in ''|*[!0-9]*) echo "--test must be a number" >&2; exit 2 ;; esac
+case $CENTERS in ''|*[!0-9]*) echo "--centers must be a number" >&2; exit 2 ;; esac
+case $METHOD in
+    exact) ;;
+    nystrom) FIT_OPTIONS="${FIT_OPTIONS%\}}, \"method\": \"nystrom\", \"centers\": $CENTERS}" ;;
+    *) echo "--method must be exact or nystrom" >&2; exit 2 ;;
+esac
 if [ "$N_TRAIN" -lt 10 ] || [ "$N_TRAIN" -gt 60000 ] || [ "$N_TEST" -lt 1 ] || [ "$N_TEST" -gt 10000 ]; then
     echo "--train must be in 10..60000 and --test in 1..10000" >&2; exit 2
 fi
@@ -85,6 +97,10 @@ need_mb() { awk -v n="$1" -v m="$FIT_MAX_MB" 'BEGIN {
 FIT_N=$(awk -v m="$FIT_MAX_MB" 'BEGIN { b = 0.5 + 784 + 40 + 20; c = m * 1048576 / 8
     printf "%d", int((-b + sqrt(b * b + 2 * c)) / 1000) * 1000 }')
 NEED_MB=$(need_mb "$N_TRAIN")
+if [ "$METHOD" = nystrom ]; then
+    # the rows, and the statistics and solve of m centers: a few m^2 doubles
+    NEED_MB=$(awk -v n="$N_TRAIN" -v m="$CENTERS" 'BEGIN { printf "%d", 8 * (n * 794 + 4 * m * m + 2 * m * 794) / 1048576 + 1 }')
+fi
 if [ "$NEED_MB" -gt "$FIT_MAX_MB" ]; then
     echo "A fit on $N_TRAIN images needs about $(( NEED_MB / 1024 + 1 )) GB of memory; this machine has" >&2
     echo "$(( AVAIL_MB / 1024 )) GB available, of which the demo lets a fit use 80%." >&2
@@ -247,7 +263,8 @@ N_PRED=$(sql_value "SELECT m->>'n' FROM fmnist_eval")
 PHASES=$(sql_value "SELECT string_agg(key || ' ' || value || ' s', ', ' ORDER BY ord)
                     FROM ntk_models, jsonb_each_text(metrics->'phase_seconds') WITH ORDINALITY AS p(key, value, ord)
                     WHERE name = 'fmnist'")
-PHASES="$PHASES (storage: $(sql_value "SELECT metrics->>'kernel_storage' FROM ntk_models WHERE name = 'fmnist'"))"
+STORAGE=$(sql_value "SELECT coalesce(metrics->>'kernel_storage', options->>'method') FROM ntk_models WHERE name = 'fmnist'")
+PHASES="$PHASES ($STORAGE)"
 MODEL_SIZE=$(sql_value "SELECT pg_size_pretty(pg_total_relation_size('ntk_models')
                                         + pg_total_relation_size('ntk_model_data'))")
 
