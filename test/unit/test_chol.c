@@ -22,95 +22,11 @@
 #include <string.h>
 
 #include "unit.h"
+#include "unit_data.h"
 
 /* Tolerance of the Cholesky factor and solution against LAPACK (relative). */
 #define CHOL_TOL 1e-12
 
-/* Deterministic pseudo-random numbers (xorshift64*), uniform in [0,1). */
-static unsigned long long rng_state = 0x2545F4914F6CDD1DULL;
-
-static double
-urand(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (double) ((rng_state * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
-static void *
-xmalloc(size_t n)
-{
-	void	   *p = malloc(n ? n : 1);
-
-	if (p == NULL)
-	{
-		printf("out of memory (%zu bytes)\n", n);
-		exit(2);
-	}
-	return p;
-}
-
-static double *
-dalloc(size_t n)
-{
-	return (double *) xmalloc(n * sizeof(double));
-}
-
-/* Progress callbacks: record the fractions, cancel at call number stop_at. */
-typedef struct Progress
-{
-	int			calls;
-	int			stop_at;		/* 0: never */
-	int			bad_order;
-	double		last;
-} Progress;
-
-static int
-progress_fn(void *arg, double fraction)
-{
-	Progress   *pr = (Progress *) arg;
-
-	pr->calls++;
-	if (!(fraction >= pr->last && fraction <= 1.0 + 1e-12))
-		pr->bad_order++;
-	pr->last = fraction;
-	return pr->stop_at > 0 && pr->calls >= pr->stop_at;
-}
-
-static void
-progress_init(Progress *pr, int stop_at)
-{
-	pr->calls = 0;
-	pr->stop_at = stop_at;
-	pr->bad_order = 0;
-	pr->last = 0.0;
-}
-
-/*
- * A well-conditioned SPD matrix: 2 I + S, S symmetric with entries
- * uniform in +-1/sqrt(n) (spectrum within about 2 +- 1.2).  Column-major,
- * both triangles filled.
- */
-static void
-fill_spd(double *A, int n)
-{
-	double		c = 1.0 / sqrt((double) n);
-	int			i;
-	int			j;
-
-	for (j = 0; j < n; j++)
-	{
-		A[j + (size_t) j * n] = 2.0 + c * (2 * urand() - 1);
-		for (i = j + 1; i < n; i++)
-		{
-			double		v = c * (2 * urand() - 1);
-
-			A[i + (size_t) j * n] = v;
-			A[j + (size_t) i * n] = v;
-		}
-	}
-}
 
 static void
 test_cholesky(void)
@@ -390,7 +306,7 @@ int
 main(int argc, char **argv)
 {
 	(void) argc;
-	rng_state = unit_seed(rng_state);
+	rng_state = unit_seed(0x2545F4914F6CDD1DULL);
 	test_cholesky();
 	test_cholesky_threads();
 	test_regressions();

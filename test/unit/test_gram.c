@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "unit_data.h"
 
 /* Tolerance of the Gram entries against ntk_pair (relative). */
 #define GRAM_TOL 1e-13
@@ -49,41 +50,11 @@ kind_name(NtkKernelKind kind)
 	return kind == NTK_KERNEL_NNGP ? "nngp" : "ntk";
 }
 
-/* Deterministic pseudo-random numbers (xorshift64*), uniform in [0,1). */
-static unsigned long long rng_state = 0x2545F4914F6CDD1DULL;
-
-static double
-urand(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (double) ((rng_state * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
 
 static int
 irand(int lo, int hi)
 {
 	return lo + (int) (urand() * (hi - lo + 1));
-}
-
-static void *
-xmalloc(size_t n)
-{
-	void	   *p = malloc(n ? n : 1);
-
-	if (p == NULL)
-	{
-		printf("out of memory (%zu bytes)\n", n);
-		exit(2);
-	}
-	return p;
-}
-
-static double *
-dalloc(size_t n)
-{
-	return (double *) xmalloc(n * sizeof(double));
 }
 
 /*
@@ -898,36 +869,6 @@ test_threads(void)
 	ntk_recursion_force_path(0);
 }
 
-/* Progress callbacks: record the fractions, cancel at call number stop_at. */
-typedef struct Progress
-{
-	int			calls;
-	int			stop_at;		/* 0: never */
-	int			bad_order;
-	double		last;
-} Progress;
-
-static int
-progress_fn(void *arg, double fraction)
-{
-	Progress   *pr = (Progress *) arg;
-
-	pr->calls++;
-	if (!(fraction >= pr->last && fraction <= 1.0 + 1e-12))
-		pr->bad_order++;
-	pr->last = fraction;
-	return pr->stop_at > 0 && pr->calls >= pr->stop_at;
-}
-
-static void
-progress_init(Progress *pr, int stop_at)
-{
-	pr->calls = 0;
-	pr->stop_at = stop_at;
-	pr->bad_order = 0;
-	pr->last = 0.0;
-}
-
 /* Progress and cancellation of the Gram routines; dimension errors. */
 static void
 test_gram_progress(void)
@@ -1506,7 +1447,7 @@ int
 main(int argc, char **argv)
 {
 	(void) argc;
-	rng_state = unit_seed(rng_state);
+	rng_state = unit_seed(0x2545F4914F6CDD1DULL);
 	test_random();
 	test_gaussian();
 	test_tiny_and_antiparallel();

@@ -27,17 +27,7 @@
 #include <string.h>
 
 #include "unit.h"
-
-static unsigned long long rng_state;
-
-static double
-urand(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (double) ((rng_state * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
+#include "unit_data.h"
 
 static double
 nrand(void)
@@ -46,25 +36,6 @@ nrand(void)
 	double		v = urand();
 
 	return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
-
-static void *
-xmalloc(size_t n)
-{
-	void	   *p = malloc(n ? n : 1);
-
-	if (p == NULL)
-	{
-		printf("out of memory (%zu bytes)\n", n);
-		exit(2);
-	}
-	return p;
-}
-
-static double *
-dalloc(size_t n)
-{
-	return (double *) xmalloc(n * sizeof(double));
 }
 
 static NtkCenters *
