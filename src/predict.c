@@ -43,25 +43,6 @@ PG_FUNCTION_INFO_V1(ntk_drop_model);
 #define NTK_VARIANCE_SLACK_CHOL 1e-3
 #define NTK_VARIANCE_SLACK_WHITEN 1e3
 
-void
-ntk_model_prepare_input(NtkModel *m, const double *x, int len)
-{
-	int			j;
-
-	if (len != m->d)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("array \"x\" has %d elements, but model \"%s\" has %d features",
-						len, m->name, m->d)));
-	if (m->mean)
-	{
-		for (j = 0; j < m->d; j++)
-			m->xbuf[j] = ntk_standardize_value(x[j], m->mean[j], m->scale[j]);
-	}
-	else
-		memcpy(m->xbuf, x, m->d * sizeof(double));
-}
-
 /* Standardizes a checked x into m->xbuf after checking its length. */
 static void
 PrepareView(NtkModel *m, const NtkArrayView *x)

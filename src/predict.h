@@ -15,8 +15,6 @@
 
 #include "model.h"
 
-/* Standardizes x into m->xbuf after checking its length. */
-extern void ntk_model_prepare_input(NtkModel *m, const double *x, int len);
 
 /*
  * Checks x (double precision[] or real[]) and standardizes it into m->xbuf,
