@@ -16,6 +16,12 @@ Measured, in one run and with the same thread count everywhere:
                  cho_factor / cho_solve
            (iii) the floor: scipy.linalg.blas.dsyrk + scipy.linalg.lapack.dpotrf
                  (the OpenBLAS numpy and scipy load, called in this process)
+  nystrom  (i)   SELECT ntk_fit(name, x, y, '{"method": "nystrom", "centers": m}')
+                 FROM table, with the fit's phases (metrics.phase_seconds)
+           (ii)  the same fit in numpy: fetch the rows, the cross kernels in
+                 blocks (ntk_ref.py), H and B by numpy's BLAS, K_mm, then
+                 L = chol(K_mm + jitter), C = L^-1 H L^-T, chol(C + lambda I)
+                 and the triangular solves (scipy), on the model's centers
   predict  ntk_predict_batch vs SELECT ntk_predict(...) per row, per-row time
   point    pgbench -n -f script -T secs -c 1: SELECT ntk_predict(model, '<x>')
            vs SELECT '<x>'::float8[] (the cost of a round trip with the array)
@@ -58,6 +64,13 @@ def parse_args():
     ap.add_argument("--small-d", type=int, default=16, help="pgbench model features (16)")
     ap.add_argument("--pgbench-seconds", type=int, default=None, help="pgbench -T (10; quick 3)")
     ap.add_argument("--pgbench", default=None, help="pgbench binary (default: on PATH, else pg_config --bindir)")
+    ap.add_argument("--nys-n", type=int, default=None, help="Nystrom fit rows (20000; quick 4000)")
+    ap.add_argument("--nys-m", type=int, default=None, help="Nystrom centers (5000; quick 1000)")
+    ap.add_argument("--nys-d", type=int, default=None, help="Nystrom features (784)")
+    ap.add_argument("--nys-reps", type=int, default=1,
+                    help="repetitions of the in-db Nystrom fit (median; default 1)")
+    ap.add_argument("--skip-nystrom", action="store_true")
+    ap.add_argument("--skip-fit", action="store_true", help="no exact fit (e.g. to run the Nystrom part alone)")
     ap.add_argument("--skip-python", action="store_true", help="no Python path (fit floor and in-db only)")
     ap.add_argument("--skip-predict", action="store_true")
     ap.add_argument("--skip-pgbench", action="store_true")
@@ -65,9 +78,11 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     quick = {"fit_n": 2000, "fit_d": 784, "pred_n": 2000, "pred_d": 784,
-             "batch_rows": 500, "scalar_rows": 50, "pgbench_seconds": 3, "reps": 3}
+             "batch_rows": 500, "scalar_rows": 50, "pgbench_seconds": 3, "reps": 3,
+             "nys_n": 4000, "nys_m": 1000, "nys_d": 784}
     full = {"fit_n": 8000, "fit_d": 784, "pred_n": 6000, "pred_d": 784,
-            "batch_rows": 2000, "scalar_rows": 200, "pgbench_seconds": 10, "reps": 5}
+            "batch_rows": 2000, "scalar_rows": 200, "pgbench_seconds": 10, "reps": 5,
+            "nys_n": 20000, "nys_m": 5000, "nys_d": 784}
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -365,6 +380,107 @@ def bench_fit(cur, rng, rows):
     return res
 
 
+def model_part(cur, name, part, cols):
+    """A stored array of a model (ntk_model_data), row-major rows x cols."""
+    cur.execute("SELECT d.data FROM ntk_model_data d JOIN ntk_models m ON m.id = d.model_id "
+                "WHERE m.name = %s AND d.part = %s ORDER BY d.chunk", (name, part))
+    v = np.frombuffer(b"".join(bytes(r[0]) for r in cur.fetchall()), dtype=np.float64)
+    return v.reshape(-1, cols)
+
+
+def numpy_nystrom(X, y, C, depth, ridge, jitter, block=2048):
+    """The Nystrom fit in numpy/scipy with the server's centers, ridge and
+    jitter: statistics in blocks, then the solve through K_mm's factor (the
+    same flops as the server's).  Returns alpha and the phase times."""
+    t = {}
+    n, m = X.shape[0], C.shape[0]
+    t0 = now()
+    H = np.zeros((m, m))
+    B = np.zeros(m)
+    for i0 in range(0, n, block):
+        Kb = ntk_numpy(X[i0:i0 + block], C, depth=depth)
+        H += Kb.T @ Kb
+        B += Kb.T @ y[i0:i0 + block]
+    lam = ridge * float(np.mean(ntk_ref.self_kernels(X, depth, "relu", 1.0, 0.0)[1]))
+    t["statistics"] = now() - t0
+    t0 = now()
+    Kmm = ntk_numpy(C, depth=depth)
+    Kmm[np.diag_indices_from(Kmm)] += jitter * float(np.mean(np.diag(Kmm)))
+    t["kmm"] = now() - t0
+    t0 = now()
+    L = scipy.linalg.cholesky(Kmm, lower=True, overwrite_a=True, check_finite=False)
+    T = scipy.linalg.solve_triangular(L, H, lower=True, overwrite_b=True, check_finite=False)
+    G = scipy.linalg.solve_triangular(L, T.T, lower=True, overwrite_b=True, check_finite=False)
+    del T
+    G[np.diag_indices_from(G)] += lam
+    R = scipy.linalg.cho_factor(G, lower=True, overwrite_a=True, check_finite=False)
+    a = scipy.linalg.solve_triangular(L, B, lower=True, check_finite=False)
+    a = scipy.linalg.cho_solve(R, a, overwrite_b=True, check_finite=False)
+    alpha = scipy.linalg.solve_triangular(L, a, lower=True, trans="T", check_finite=False)
+    t["solve"] = now() - t0
+    return alpha, t
+
+
+def bench_nystrom_fit(cur, rng, rows):
+    n, m, d, depth, th = ARGS.nys_n, ARGS.nys_m, ARGS.nys_d, ARGS.depth, ARGS.threads
+    ridge = 1e-3
+    log(f"nystrom: creating bench_nys_data {n} x {d}")
+    X, y = random_data(rng, n, d)
+    make_table(cur, "bench_nys_data", X, y)
+    del X
+    opts = json.dumps({"method": "nystrom", "centers": m, "depth": depth, "ridge": ridge})
+    log(f"nystrom: in-db ntk_fit, {ARGS.nys_reps} run(s) (n={n}, m={m}, d={d}, depth={depth}, threads={th})")
+    t_all, phases = [], {}
+    for _ in range(ARGS.nys_reps):
+        t0 = now()
+        sql1(cur, "SELECT ntk_fit('bench_nys', x, y, %s::jsonb) FROM bench_nys_data", (opts,))
+        t_all.append(now() - t0)
+        metrics = sql1(cur, "SELECT metrics FROM ntk_models WHERE name = 'bench_nys'")
+        for k, v in metrics.get("phase_seconds", {}).items():
+            phases.setdefault(k, []).append(float(v))
+    res = {"db": statistics.median(t_all), "db_phases": {k: statistics.median(v) for k, v in phases.items()}}
+    cfg = f"n={n} m={m} d={d} depth={depth} relu ntk, ridge {ridge:g} relative, threads={th}"
+    rows.append(("nystrom", cfg, None, None, None))
+    rows.append(("nystrom", "in-db: SELECT ntk_fit(..., method nystrom) FROM t", res["db"], None, None))
+    ph = res["db_phases"]
+    for key, what in (("read", "reading the rows"), ("centers", "choosing the centers, standardizing"),
+                      ("statistics", "statistics H, B (cross kernels, dsyrk, dgemm)"),
+                      ("kmm", "K_mm"), ("solve", "solve (chol, dsygst, chol)"),
+                      ("train_predictions", "training predictions K_nm alpha (train_rmse)")):
+        if key in ph:
+            rows.append(("nystrom", f"    {what}", ph[key], ph[key] / res["db"], "in-db fit"))
+    if ARGS.skip_python:
+        return res
+    log("nystrom: numpy path: fetch with psycopg2")
+    t0 = now()
+    cur.execute("SELECT x, y FROM bench_nys_data")
+    fetched = cur.fetchall()
+    Xp = np.array([r[0] for r in fetched], dtype=np.float64)
+    yp = np.array([r[1] for r in fetched], dtype=np.float64)
+    t_fetch = now() - t0
+    del fetched
+    C = model_part(cur, "bench_nys", "x", d)
+    log(f"nystrom: numpy path: statistics, K_mm, solve on the model's {C.shape[0]} centers")
+    alpha, tp = numpy_nystrom(Xp, yp, C, depth, ridge, float(metrics["jitter"]))
+    del Xp
+    Q = rng.standard_normal((20, d))
+    db_pred = np.array([sql1(cur, "SELECT ntk_predict('bench_nys', %s::float8[])", (arr_literal(q),))
+                        for q in Q])
+    np_pred = ntk_numpy(Q, C, depth=depth) @ alpha
+    res["pred_diff"] = float(np.max(np.abs(db_pred - np_pred)) / np.max(np.abs(np_pred)))
+    compute = tp["statistics"] + tp["kmm"] + tp["solve"]
+    res["py_total"] = t_fetch + compute
+    res["py_compute"] = compute
+    for what, sec in (("numpy: fetch rows (psycopg2)", t_fetch),
+                      ("numpy: statistics (ntk_ref kernels in blocks, H, B)", tp["statistics"]),
+                      ("numpy: K_mm", tp["kmm"]),
+                      ("numpy: solve (scipy chol, 2 trsm, chol, solves)", tp["solve"]),
+                      ("numpy: compute only", compute),
+                      ("numpy: total (fetch + compute)", res["py_total"])):
+        rows.append(("nystrom", what, sec, sec / res["db"], "in-db fit"))
+    return res
+
+
 def bench_predict(cur, rng, rows):
     n, d, depth = ARGS.pred_n, ARGS.pred_d, ARGS.depth
     m, ms = ARGS.batch_rows, ARGS.scalar_rows
@@ -480,7 +596,10 @@ def main():
                   f"{ARGS.reps} run(s) (Python path: 1 run)")
     rows = []
     results = {}
-    results["fit"] = bench_fit(cur, rng, rows)
+    if not ARGS.skip_fit:
+        results["fit"] = bench_fit(cur, rng, rows)
+    if not ARGS.skip_nystrom:
+        results["nystrom"] = bench_nystrom_fit(cur, rng, rows)
     if not ARGS.skip_predict:
         results["predict"] = bench_predict(cur, rng, rows)
     if not ARGS.skip_pgbench:
@@ -497,14 +616,20 @@ def main():
         r = "" if ratio is None else f"{ratio:7.2f}x"
         print(f"  {part:8} {what:58} {s:>10} {r:>8}  {vs or ''}")
 
-    f = results["fit"]
+    f = results.get("fit")
     print("\n  RATIOS")
-    print(f"    in-db fit / floor (dsyrk + dpotrf)          {f['db'] / f['floor']:8.2f}")
-    print(f"    in-db fit / (floor + PostgreSQL storing)    {f['db'] / (f['floor'] + f['store']):8.2f}")
-    if f["py"]:
+    if f:
+        print(f"    in-db fit / floor (dsyrk + dpotrf)          {f['db'] / f['floor']:8.2f}")
+        print(f"    in-db fit / (floor + PostgreSQL storing)    {f['db'] / (f['floor'] + f['store']):8.2f}")
+    if f and f["py"]:
         print(f"    Python path total / in-db fit               {f['py']['total'] / f['db']:8.2f}")
         print(f"    Python compute only / in-db fit             {f['py']['compute'] / f['db']:8.2f}")
         print(f"    in-db vs numpy predictions, max rel. diff   {f['py']['pred_diff']:8.1e}")
+    if "nystrom" in results and "py_total" in results["nystrom"]:
+        y = results["nystrom"]
+        print(f"    Nystrom: numpy total / in-db fit            {y['py_total'] / y['db']:8.2f}")
+        print(f"    Nystrom: numpy compute only / in-db fit     {y['py_compute'] / y['db']:8.2f}")
+        print(f"    Nystrom: in-db vs numpy predictions, max rel. diff {y['pred_diff']:8.1e}")
     if "predict" in results:
         p = results["predict"]
         print(f"    per-row ntk_predict / ntk_predict_batch     {p['scalar_per_row'] / p['batch_per_row']:8.2f}"
@@ -515,10 +640,12 @@ def main():
     sys.stdout.flush()
 
     if not ARGS.keep:
-        for t in ("bench_fit_data", "bench_pred_train", "bench_pred_query", "bench_small_train"):
+        for t in ("bench_fit_data", "bench_nys_data", "bench_pred_train", "bench_pred_query",
+                  "bench_small_train"):
             cur.execute(f"DROP TABLE IF EXISTS {t}")
-        for mname in ("bench_fit", "bench_pred", "bench_small"):
-            cur.execute("SELECT ntk_drop_model(%s)", (mname,))
+        for mname in ("bench_fit", "bench_nys", "bench_pred", "bench_small"):
+            cur.execute("SELECT ntk_drop_model(%s) WHERE EXISTS (SELECT 1 FROM ntk_models WHERE name = %s)",
+                        (mname, mname))
     conn.close()
 
 

@@ -10,7 +10,7 @@
 #   bash bench/run.sh [--quick] [--threads N] [--reps N] [--no-install]
 #                     [--no-c] [--no-db] [--gram "n d depth"] [--rec "n d depth"]
 #                     [--eigh n] [--nys "n m d"] [--packed "n ..."]
-#                     [-- bench_db.py options...]
+#                     [--nys-db "n m d"] [-- bench_db.py options...]
 #
 # Defaults (the sizes): Gram/Cholesky n=8000 d=784 depth 3 (and the
 # same Gram with erf), recursion n=8000 d=16 depth 5, eigendecomposition
@@ -20,7 +20,8 @@
 # n=4000 (the Gram's leading block), packed (RFP) Gram/Cholesky against
 # full storage, dpftrf and dpotrf n=8000 (bench/bench_packed; --packed
 # "8000 20000" for the second size, ~10 GB and ~10 min),
-# in-db fit n=8000 d=784 depth 3, 2 threads
+# in-db fit n=8000 d=784 depth 3, in-db Nystrom fit n=20000 m=5000 d=784
+# against the numpy Nystrom path (--nys-db), 2 threads
 # (OPENBLAS_NUM_THREADS=2 and ntk.threads=2).  --quick: n=2000 everywhere
 # (Nystrom n=4000 m=1000).
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them.
@@ -39,11 +40,12 @@ GRAM=""
 REC=""
 EIGH_N=""
 NYS=""
+NYS_DB=""
 PACKED_N=""
 DB_ARGS=()
 
 usage() {
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
         --rec) REC=$2; shift ;;
         --eigh) EIGH_N=$2; shift ;;
         --nys) NYS=$2; shift ;;
+        --nys-db) NYS_DB=$2; shift ;;
         --packed) PACKED_N=$2; shift ;;
         --) shift; DB_ARGS+=("$@"); break ;;
         -h|--help) usage ;;
@@ -71,6 +74,10 @@ done
 
 DB_REPS=()
 [ -n "$REPS" ] && DB_REPS=(--reps "$REPS")
+if [ -n "$NYS_DB" ]; then
+    nd=($NYS_DB)
+    DB_ARGS=(--nys-n "${nd[0]}" --nys-m "${nd[1]}" --nys-d "${nd[2]}" "${DB_ARGS[@]}")
+fi
 if [ "$QUICK" = 1 ]; then
     : "${GRAM:=2000 784 3}" "${REC:=2000 16 5}" "${REPS:=3}" "${EIGH_N:=1000}" "${NYS:=4000 1000 784}" "${PACKED_N:=2000}"
 else

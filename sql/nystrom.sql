@@ -62,6 +62,42 @@ SELECT ntk_fit_query('nys_c', 'SELECT x, y FROM nys; -- the training rows', '{"m
 SELECT ntk_fit_query('none', 'SELECT x, y FROM nys WHERE false', '{"method": "nystrom"}') IS NULL AS null_result;
 SELECT count(*) FROM ntk_models WHERE name = 'none';
 
+-- ridge selection by GCV: "auto" (the exact fits' 37 candidates) or a list;
+-- the chosen ridge in the ridge column and options, every candidate's score
+SELECT ntk_fit('sel', x, y, '{"method": "nystrom", "centers": 50, "seed": 3, "ridge": "auto"}') IS NOT NULL AS fitted FROM nys;
+SELECT ridge = (options->>'ridge')::float8 AS recorded,
+       jsonb_array_length(metrics->'selection') AS candidates,
+       metrics->>'selection_criterion' AS criterion,
+       (SELECT bool_and(c ?& ARRAY['depth', 'ridge', 'gcv', 'df']) FROM jsonb_array_elements(metrics->'selection') c) AS scored,
+       (SELECT (c->>'ridge')::float8 FROM jsonb_array_elements(metrics->'selection') c
+        ORDER BY (c->>'gcv')::float8 LIMIT 1) = ridge AS lowest_gcv_chosen,
+       (metrics->>'gcv')::float8 = (SELECT min((c->>'gcv')::float8) FROM jsonb_array_elements(metrics->'selection') c) AS best_gcv,
+       metrics ? 'train_rmse' AS has_train_rmse,
+       metrics->'phase_seconds' ?& ARRAY['kmm', 'reduce', 'eigh', 'select', 'train_predictions'] AS phases
+FROM ntk_models WHERE name = 'sel';
+SELECT ntk_fit('sel_list', x, y, '{"method": "nystrom", "centers": 50, "seed": 3, "ridge": [1e-1, 1e-3, 10]}') IS NOT NULL AS fitted FROM nys;
+SELECT ridge, jsonb_path_query_array(metrics, '$.selection[*].ridge') AS candidates
+FROM ntk_models WHERE name = 'sel_list';
+-- a fixed ridge: the same model as the selection's choice
+SELECT ntk_fit('sel_fixed', x, y, jsonb_build_object('method', 'nystrom', 'centers', 50, 'seed', 3, 'ridge', ridge)) IS NOT NULL AS fitted
+FROM nys, (SELECT ridge FROM ntk_models WHERE name = 'sel_list') r;
+SELECT max(abs(ntk_predict('sel_list', x) - ntk_predict('sel_fixed', x))) < 1e-10 AS same FROM nys;
+-- the same selection from statistics: ntk_fit_query and ntk_nystrom_fit
+SELECT ntk_fit_query('sel_q', 'SELECT x, y FROM nys', '{"method": "nystrom", "centers": 50, "seed": 3, "ridge": "auto"}') IS NOT NULL AS fitted;
+SELECT a.ridge = b.ridge AS same_ridge, a.metrics->'selection' = b.metrics->'selection' AS same_scores,
+       a.metrics ? 'train_rmse' AS closed_form_rmse
+FROM ntk_models a, ntk_models b WHERE a.name = 'sel_q' AND b.name = 'sel';
+SELECT ntk_nystrom_fit('sel_b', s, '{"ridge": [1e-1, 1e-3, 10]}') IS NOT NULL AS fitted FROM stats;
+SELECT ridge, metrics->>'selection_criterion' AS criterion FROM ntk_models WHERE name = 'sel_b';
+-- classifiers: GCV of the one-hot targets; the training accuracy
+SELECT ntk_fit_classifier('sel_cls', x, label, '{"method": "nystrom", "centers": 60, "standardize": true, "ridge": [1e-4, 1e-2]}') IS NOT NULL AS fitted FROM nys;
+SELECT classes, jsonb_array_length(metrics->'selection') AS candidates,
+       (metrics->>'train_accuracy')::float8 BETWEEN 0 AND 1 AS has_accuracy
+FROM ntk_models WHERE name = 'sel_cls';
+SELECT ntk_fit_query('sel_cls_q', 'SELECT x, label FROM nys', '{"method": "nystrom", "centers": 60, "standardize": true, "ridge": [1e-4, 1e-2]}') IS NOT NULL AS fitted;
+SELECT metrics ? 'train_accuracy' AS has_accuracy, metrics ? 'train_rmse' AS has_rmse
+FROM ntk_models WHERE name = 'sel_cls_q';
+
 -- parallel plans of the passes
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
@@ -90,10 +126,13 @@ SELECT ntk_fit('e', x, y, '{"method": "nystrom", "seed": 9007199254740992}') FRO
 SELECT ntk_fit('e', x, y, '{"method": "nystrom", "t": 1}') FROM nys;
 \echo :LAST_ERROR_SQLSTATE
 SELECT ntk_fit('e', x, y, '{"method": "nystrom", "variance": true}') FROM nys;
-SELECT ntk_fit('e', x, y, '{"method": "nystrom", "ridge": "auto"}') FROM nys;
-\echo :LAST_ERROR_SQLSTATE
-SELECT ntk_fit('e', x, y, '{"method": "nystrom", "ridge": [1e-3, 1e-2]}') FROM nys;
 SELECT ntk_fit('e', x, y, '{"method": "nystrom", "depth": [2, 3]}') FROM nys;
+\echo :LAST_ERROR_SQLSTATE
+SELECT ntk_fit('e', x, y, '{"method": "nystrom", "depth": [3], "ridge": "auto"}') FROM nys;
+SELECT ntk_fit_query('e', 'SELECT x, y FROM nys', '{"method": "nystrom", "depth": [2, 3]}');
+SELECT ntk_nystrom_fit('e', s, '{"depth": [2, 3]}') FROM stats;
+SELECT ntk_fit('e', x, y, '{"method": "nystrom", "ridge": []}') FROM nys;
+SELECT ntk_fit('e', x, y, '{"method": "nystrom", "ridge": [1e-3, "auto"]}') FROM nys;
 SELECT ntk_fit_classifier('e', x, label, '{"method": "nystrom", "t": 2}') FROM nys;
 SELECT ntk_nystrom_centers(x, y, '{"method": "exact"}') FROM nys;
 \echo :LAST_ERROR_SQLSTATE
@@ -137,10 +176,25 @@ FROM (SELECT ARRAY[i, i * i % 17]::float8[] AS x, 1.0::float8 AS y FROM generate
 \echo :LAST_ERROR_SQLSTATE
 SELECT ntk_fit('e', x, y, '{"method": "nystrom", "centers": 500}') IS NOT NULL AS fits_with_fewer_centers
 FROM (SELECT ARRAY[i, i * i % 17]::float8[] AS x, 1.0::float8 AS y FROM generate_series(1, 3000) i) t;
+-- ridge selection holds K_mm's factor and an eigendecomposition (4 m^2 doubles)
+SELECT ntk_fit('e', x, y, '{"method": "nystrom", "centers": 1300}') IS NOT NULL AS fits_without_selection
+FROM (SELECT ARRAY[i, i * i % 17]::float8[] AS x, 1.0::float8 AS y FROM generate_series(1, 1300) i) t;
+SELECT ntk_fit('e', x, y, '{"method": "nystrom", "centers": 1300, "ridge": "auto"}')
+FROM (SELECT ARRAY[i, i * i % 17]::float8[] AS x, 1.0::float8 AS y FROM generate_series(1, 1300) i) t;
+\echo :LAST_ERROR_SQLSTATE
 SELECT ntk_nystrom_statistics(s, x, y, '{}') FROM
   (SELECT ntk_nystrom_centers(x, y, '{"centers": 3000}') AS s FROM
      (SELECT ARRAY[i, i * i % 17]::float8[] AS x, 1.0::float8 AS y FROM generate_series(1, 3000) i) t) c,
   (SELECT ARRAY[1, 2]::float8[] AS x, 1.0::float8 AS y) r;
+\echo :LAST_ERROR_SQLSTATE
+-- from statistics: the selection is refused when the fit starts
+SET ntk.max_memory = '100MB';
+CREATE TEMP TABLE big_stats AS
+SELECT ntk_nystrom_statistics(s, x, y, '{}') AS s FROM
+  (SELECT ntk_nystrom_centers(x, y, '{"centers": 2000}') AS s FROM
+     (SELECT ARRAY[i, i * i % 17]::float8[] AS x, 1.0::float8 AS y FROM generate_series(1, 2000) i) t) c,
+  (SELECT ARRAY[1, 2]::float8[] AS x, 1.0::float8 AS y) r;
+SELECT ntk_nystrom_fit('e', s, '{"ridge": [1e-3, 1e-2]}') FROM big_stats;
 \echo :LAST_ERROR_SQLSTATE
 RESET ntk.max_memory;
 \set VERBOSITY default

@@ -79,6 +79,16 @@ extern int	ntk_fit_rhs_columns(int n, int k);
 
 /* fit_select.c */
 
+/* Candidate relative ridges of "auto": 4 per decade from 1e-8 to 10. */
+#define NTK_AUTO_RIDGES 37
+
+/*
+ * The ridge candidates of the options (the "auto" grid, the list, or the
+ * single ridge) into ridges (Max(NTK_MAX_CANDIDATES, NTK_AUTO_RIDGES)
+ * doubles); returns their count.
+ */
+extern int	ntk_fit_ridge_candidates(const NtkFitOptions *opts, double *ridges);
+
 /*
  * Model selection by closed-form leave-one-out error: sets
  * opts->params.depth and opts->ridge to the best candidates and appends

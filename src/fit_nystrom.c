@@ -24,7 +24,9 @@
 #include "utils/float.h"
 #include "utils/memutils.h"
 
+#include "compute_child.h"
 #include "fit_nystrom.h"
+#include "krr.h"
 #include "memory.h"
 #include "model.h"
 #include "errors.h"
@@ -169,6 +171,7 @@ ntk_fit_nystrom_rows(NtkNystromRows *rows)
 	double	   *mean = NULL;
 	double	   *scale = NULL;
 	char	  **classes = NULL;
+	int		   *labels = NULL;
 	int			m;
 	int			i0;
 	size_t		i;
@@ -239,8 +242,12 @@ ntk_fit_nystrom_rows(NtkNystromRows *rows)
 		}
 		Y = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
 		memset(Y, 0, (size_t) n * k * sizeof(double));
+		labels = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(int));
 		for (i = 0; i < (size_t) n; i++)
-			Y[i * k + remap[rows->labels[i]]] = 1.0;
+		{
+			labels[i] = remap[rows->labels[i]];
+			Y[i * k + labels[i]] = 1.0;
+		}
 		pfree(remap);
 	}
 	else
@@ -293,7 +300,247 @@ ntk_fit_nystrom_rows(NtkNystromRows *rows)
 	in.stats = &stats;
 	in.n_skipped = rows->n_skipped;
 	in.timings = timings.data;
+	in.X = rows->X;
+	in.n = n;
+	in.Y = labels ? NULL : rows->Y;
+	in.labels = labels;
 	return ntk_nystrom_solve_store(&in, &pr);
+}
+
+/* The solve's "not positive definite" error. */
+static void
+NotPositiveDefinite(const char *name, bool kmm, int failed_at, int m, double ridge,
+					double lambda, double jitter_used)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("Nystrom system of model \"%s\" is not positive definite", name),
+			 errdetail("The Cholesky factorization of %s failed at row %d of %d with ridge %g (absolute %g), after raising the jitter to %g.",
+					   kmm ? "the centers' kernel matrix" : "the reduced system",
+					   failed_at, m, ridge, lambda, jitter_used),
+			 errhint("Raise the \"ridge\" option, for example to 1e-4, or use fewer centers.")));
+}
+
+/* A fit from statistics refuses a selection that the guard would not allow. */
+static void
+CheckSelectMemory(const NtkNystromSolveInput *in)
+{
+	const char *setting;
+	double		allowed = (double) ntk_allowed_memory_kb(&setting) * 1024.0;
+	double		need = ntk_nystrom_solve_peak_bytes(in->m, in->d, in->k, 1, in->params);
+
+	if (need > allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ridge selection of model \"%s\" needs more memory than allowed", in->name),
+				 errdetail("Selecting the ridge of %d centers needs about %.0f MB, and %s is %.0f MB.",
+						   in->m, ceil(need / (1024.0 * 1024.0)), setting,
+						   floor(allowed / (1024.0 * 1024.0))),
+				 errhint("Raise ntk.max_memory, give a single \"ridge\", or use fewer centers.")));
+}
+
+/* What the selection chose. */
+typedef struct Choice
+{
+	double		ridge;			/* as given: relative unless ridge_absolute */
+	double		lambda;			/* absolute */
+	double		rss;			/* its residual sum of squares */
+	double		jitter_used;
+	double		t_reduce;
+	double		t_eigh;
+	double		t_select;
+} Choice;
+
+/*
+ * Ridge selection by GCV from one eigendecomposition (docs/nystrom.md):
+ * the reduction C = L^-1 H L^-T, C's eigendecomposition in a child process
+ * that a cancel kills, every candidate's score from the projections
+ * b = V^T L^-1 B, and alpha for the best.  Kmm and the statistics' H are
+ * overwritten (L, V).
+ */
+static void
+SelectRidge(const NtkNystromSolveInput *in, NtkFitProgress *pr, double *Kmm,
+			double mean_diag, double *alpha, Choice *out, StringInfo metrics)
+{
+	const NtkFitOptions *opts = in->opts;
+	NtkNystromStats *st = in->stats;
+	int			m = in->m;
+	int			k = in->k;
+	double		ridges[Max(NTK_MAX_CANDIDATES, NTK_AUTO_RIDGES)];
+	int			nridges = ntk_fit_ridge_candidates(opts, ridges);
+	double		n = (double) st->n;
+	double		best = INFINITY;
+	int			best_i = -1;
+	double	   *work;
+	double	   *lam;
+	double	   *b;
+	double	   *tmp;
+	double		t0;
+	int			failed_at = 0;
+	int			i;
+	NtkStatus	s;
+
+	if (!isfinite(st->y2_sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("targets of model \"%s\" are too large to select a ridge", in->name),
+				 errdetail("The sum of their squares leaves the float64 range."),
+				 errhint("Rescale the targets, or give a single \"ridge\".")));
+
+	t0 = ntk_fit_elapsed(pr);
+	pr->phase = "selecting the ridge: reduction";
+	work = palloc((size_t) m * sizeof(double));
+	s = ntk_nystrom_reduce(Kmm, st->H, m, NTK_NYSTROM_JITTER, work, &out->jitter_used,
+						   &failed_at, ntk_fit_progress, pr);
+	if (s == NTK_NOT_POSITIVE_DEFINITE)
+		NotPositiveDefinite(in->name, true, failed_at, m, ridges[0],
+							opts->ridge_absolute ? ridges[0] : ridges[0] * mean_diag,
+							out->jitter_used);
+	Check(s, "ntk_fit");
+	pfree(work);
+	out->t_reduce = ntk_fit_elapsed(pr) - t0;
+
+	t0 = ntk_fit_elapsed(pr);
+	pr->phase = "selecting the ridge: eigendecomposition";
+	lam = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) m * sizeof(double));
+	Check(ntk_eigh_child(st->H, m, lam, ntk_fit_progress, pr), "ntk_fit");
+	out->t_eigh = ntk_fit_elapsed(pr) - t0;
+
+	t0 = ntk_fit_elapsed(pr);
+	pr->phase = "selecting the ridge";
+	b = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) m * k * sizeof(double));
+	tmp = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) m * k * sizeof(double));
+	Check(ntk_nystrom_project(Kmm, st->H, st->B, m, k, b, tmp), "ntk_fit");
+	CHECK_FOR_INTERRUPTS();
+
+	appendStringInfoString(metrics, ", \"selection\": [");
+	for (i = 0; i < nridges; i++)
+	{
+		double		lambda = opts->ridge_absolute ? ridges[i] : ridges[i] * mean_diag;
+		double		rss = NAN;
+		double		df = NAN;
+		double		gcv = NAN;
+
+		s = ntk_nystrom_gcv(lam, b, m, k, n, st->y2_sum, lambda, &rss, &df, &gcv);
+		if (s != NTK_NOT_POSITIVE_DEFINITE && s != NTK_NOT_FINITE)
+			Check(s, "ntk_fit");
+		appendStringInfo(metrics, "%s{\"depth\": %d, \"ridge\": %s, \"gcv\": %s, \"df\": %s}",
+						 i > 0 ? ", " : "", in->params->depth, float8out_internal(ridges[i]),
+						 isfinite(gcv) ? float8out_internal(gcv) : "null",
+						 isfinite(df) ? float8out_internal(df) : "null");
+		if (isfinite(gcv) && gcv < best)
+		{
+			best = gcv;
+			best_i = i;
+			out->rss = rss;
+		}
+	}
+	appendStringInfoChar(metrics, ']');
+	if (best_i < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no candidate of model \"%s\" gives a positive definite Nystrom system", in->name),
+				 errdetail("The reduced system's smallest eigenvalue came out at %g (rounding), at or below minus every candidate's absolute ridge, or the candidates' residuals came out below zero.",
+						   lam[0]),
+				 errhint("Add larger \"ridge\" candidates.")));
+	appendStringInfo(metrics, ", \"gcv\": %s, \"selection_criterion\": \"gcv\"",
+					 float8out_internal(best));
+	out->ridge = ridges[best_i];
+	out->lambda = opts->ridge_absolute ? ridges[best_i] : ridges[best_i] * mean_diag;
+
+	/* the coefficients of the best; not finite: the caller's error */
+	s = ntk_nystrom_eigen_coef(Kmm, st->H, lam, b, m, k, out->lambda, alpha, tmp);
+	if (s != NTK_OVERFLOW)
+		Check(s, "ntk_fit");
+	pfree(tmp);
+	pfree(b);
+	pfree(lam);
+	out->t_select = ntk_fit_elapsed(pr) - t0;
+}
+
+/*
+ * Training predictions K_nm alpha of the in-memory fit's rows, in the
+ * accumulation's blocks (cancellable between them), and their error as
+ * exact fits record it.
+ */
+static void
+TrainingError(const NtkNystromSolveInput *in, const double *alpha,
+			  NtkFitProgress *pr, StringInfo metrics)
+{
+	const NtkParams *p = in->params;
+	int			n = in->n;
+	int			m = in->m;
+	int			d = in->d;
+	int			k = in->k;
+	double	   *cdiag;
+	double	   *ctable;
+	double	   *work;
+	double	   *P;
+	double		v;
+	int			i0;
+
+	pr->phase = "training predictions";
+	cdiag = MemoryContextAllocHuge(CurrentMemoryContext,
+								   (size_t) m * ntk_diag_len(p) * sizeof(double));
+	ctable = MemoryContextAllocHuge(CurrentMemoryContext,
+									ntk_gram_work_len(p, m) * sizeof(double));
+	work = MemoryContextAllocHuge(CurrentMemoryContext,
+								  ntk_nystrom_work_len(p, m) * sizeof(double));
+	P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
+	Check(ntk_nystrom_center_table(p, in->C, m, d, cdiag, ctable), "ntk_fit");
+	for (i0 = 0; i0 < n; i0 += NTK_NYSTROM_FLUSH_ROWS)
+	{
+		int			b = Min(NTK_NYSTROM_FLUSH_ROWS, n - i0);
+		PartProgress pp = {pr, (double) i0 / n, (double) b / n};
+
+		Check(ntk_nystrom_predict(p, in->kind, in->C, ctable, m, d, alpha, k,
+								  in->X + (size_t) i0 * d, b, P + (size_t) i0 * k,
+								  work, ReportPart, &pp), "ntk_fit");
+	}
+	if (in->labels)
+	{
+		int			correct = 0;
+		size_t		i;
+		int			j;
+
+		/* the first largest score wins, as ntk_train_accuracy's */
+		for (i = 0; i < (size_t) n; i++)
+		{
+			const double *row = P + i * k;
+			int			best = 0;
+
+			for (j = 1; j < k; j++)
+				if (row[j] > row[best])
+					best = j;
+			correct += best == in->labels[i];
+		}
+		appendStringInfo(metrics, ", \"train_accuracy\": %s",
+						 float8out_internal((double) correct / n));
+	}
+	else
+	{
+		/* P and Y are both row-major n x k */
+		Check(ntk_train_rmse(P, in->Y, n, k, &v), "ntk_fit");
+		appendStringInfo(metrics, ", \"train_rmse\": %s",
+						 isfinite(v) ? float8out_internal(v) : "null");
+	}
+	pfree(P);
+	pfree(work);
+	pfree(ctable);
+	pfree(cdiag);
+}
+
+/* The training RMSE from the statistics: sqrt(RSS / (n k)), null if not computable. */
+static void
+TrainingErrorFromStatistics(const NtkNystromSolveInput *in, double rss,
+							StringInfo metrics)
+{
+	double		v = sqrt(rss / ((double) in->stats->n * in->k));
+
+	if (in->task != NTK_TASK_REGRESSION)
+		return;					/* an accuracy needs the predictions */
+	appendStringInfo(metrics, ", \"train_rmse\": %s",
+					 rss >= 0.0 && isfinite(v) ? float8out_internal(v) : "null");
 }
 
 int64
@@ -303,27 +550,32 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 	NtkNystromStats *st = in->stats;
 	int			m = in->m;
 	int			k = in->k;
+	bool		selecting = ntk_options_searching(opts);
+	NtkFitOptions chosen = *opts;
 	NtkModelData md;
 	StringInfoData metrics;
+	StringInfoData selection;
+	Choice		choice;
 	double	   *cdiag;
 	double	   *gwork;
 	double	   *Kmm;
 	double	   *alpha;
-	double	   *swork;
 	double		mean_diag;
 	double		lambda;
+	double		rss = NAN;
 	double		jitter_used = 0.0;
 	double		t0;
 	double		t_kmm;
-	int			failed_at = 0;
-	int			which = 0;
-	NtkStatus	s;
+	double		t_solve = 0.0;
+	double		t_train = 0.0;
 	size_t		i;
 
 	if (st->n < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("statistics of model \"%s\" hold no rows", in->name)));
+	if (selecting && in->X == NULL)
+		CheckSelectMemory(in);
 
 	/* K_mm of the (standardized) centers */
 	t0 = ntk_fit_elapsed(pr);
@@ -341,32 +593,55 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 	t_kmm = ntk_fit_elapsed(pr) - t0;
 
 	mean_diag = st->diag_sum / (double) st->n;
-	lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * mean_diag;
-	if (!isfinite(lambda))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("ridge of model \"%s\" is out of range for type double precision", in->name),
-				 errdetail("The relative ridge %g times the rows' mean self kernel %g overflows.",
-						   opts->ridge, mean_diag),
-				 errhint("Lower \"ridge\".")));
 
-	t0 = ntk_fit_elapsed(pr);
-	pr->phase = "solving";
 	alpha = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) m * k * sizeof(double));
-	swork = MemoryContextAllocHuge(CurrentMemoryContext, 2 * (size_t) m * sizeof(double));
-	s = ntk_nystrom_solve(Kmm, st->H, st->B, m, k, lambda, NTK_NYSTROM_JITTER, alpha,
-						  swork, &jitter_used, &failed_at, &which,
-						  ntk_fit_progress, pr);
-	if (s == NTK_NOT_POSITIVE_DEFINITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("Nystrom system of model \"%s\" is not positive definite", in->name),
-				 errdetail("The Cholesky factorization of %s failed at row %d of %d with ridge %g (absolute %g), after raising the jitter to %g.",
-						   which == 1 ? "the centers' kernel matrix" : "the reduced system",
-						   failed_at, m, opts->ridge, lambda, jitter_used),
-				 errhint("Raise the \"ridge\" option, for example to 1e-4, or use fewer centers.")));
-	Check(s, "ntk_fit");
-	pfree(swork);
+	initStringInfo(&selection);
+	if (selecting)
+	{
+		SelectRidge(in, pr, Kmm, mean_diag, alpha, &choice, &selection);
+		chosen.ridge = choice.ridge;
+		lambda = choice.lambda;
+		rss = choice.rss;
+		jitter_used = choice.jitter_used;
+	}
+	else
+	{
+		double	   *swork;
+		int			failed_at = 0;
+		int			which = 0;
+		NtkStatus	s;
+
+		lambda = opts->ridge_absolute ? opts->ridge : opts->ridge * mean_diag;
+		if (!isfinite(lambda))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("ridge of model \"%s\" is out of range for type double precision", in->name),
+					 errdetail("The relative ridge %g times the rows' mean self kernel %g overflows.",
+							   opts->ridge, mean_diag),
+					 errhint("Lower \"ridge\".")));
+		t0 = ntk_fit_elapsed(pr);
+		pr->phase = "solving";
+		swork = MemoryContextAllocHuge(CurrentMemoryContext, 2 * (size_t) m * sizeof(double));
+		s = ntk_nystrom_solve(Kmm, st->H, st->B, m, k, lambda, NTK_NYSTROM_JITTER, alpha,
+							  swork, &jitter_used, &failed_at, &which,
+							  ntk_fit_progress, pr);
+		if (s == NTK_NOT_POSITIVE_DEFINITE)
+			NotPositiveDefinite(in->name, which == 1, failed_at, m, opts->ridge, lambda,
+								jitter_used);
+		Check(s, "ntk_fit");
+		pfree(swork);
+		/* the training error from the statistics: Kmm holds L */
+		if (in->X == NULL && in->task == NTK_TASK_REGRESSION && isfinite(st->y2_sum))
+		{
+			double	   *tmp = MemoryContextAllocHuge(CurrentMemoryContext,
+													 (size_t) m * k * sizeof(double));
+
+			Check(ntk_nystrom_rss(Kmm, alpha, st->B, m, k, lambda, st->y2_sum, tmp, &rss),
+				  "ntk_fit");
+			pfree(tmp);
+		}
+		t_solve = ntk_fit_elapsed(pr) - t0;
+	}
 	pfree(Kmm);
 	for (i = 0; i < (size_t) m * k; i++)
 		if (!isfinite(alpha[i]))
@@ -381,18 +656,36 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 	appendStringInfo(&metrics,
 					 "{\"n_rows\": " INT64_FORMAT ", \"n_train\": %d, \"n_centers\": %d, "
 					 "\"n_skipped\": " INT64_FORMAT ", \"ridge_absolute_value\": %s, "
-					 "\"mean_diag\": %s, \"jitter\": %s, \"phase_seconds\": {",
+					 "\"mean_diag\": %s, \"jitter\": %s%s",
 					 (int64) st->n, m, m, in->n_skipped, float8out_internal(lambda),
-					 float8out_internal(mean_diag), float8out_internal(jitter_used));
-	appendStringInfo(&metrics, "%s%s\"kmm\": %.3f, \"solve\": %.3f}, \"fit_seconds\": %.3f}",
+					 float8out_internal(mean_diag), float8out_internal(jitter_used),
+					 selection.data);
+	if (in->X)
+	{
+		t0 = ntk_fit_elapsed(pr);
+		TrainingError(in, alpha, pr, &metrics);
+		t_train = ntk_fit_elapsed(pr) - t0;
+	}
+	else
+		TrainingErrorFromStatistics(in, rss, &metrics);
+
+	appendStringInfo(&metrics, ", \"phase_seconds\": {%s%s\"kmm\": %.3f",
 					 in->timings[0] ? in->timings + 2 : "", in->timings[0] ? ", " : "",
-					 t_kmm, ntk_fit_elapsed(pr) - t0, ntk_fit_elapsed(pr));
+					 t_kmm);
+	if (selecting)
+		appendStringInfo(&metrics, ", \"reduce\": %.3f, \"eigh\": %.3f, \"select\": %.3f",
+						 choice.t_reduce, choice.t_eigh, choice.t_select);
+	else
+		appendStringInfo(&metrics, ", \"solve\": %.3f", t_solve);
+	if (in->X)
+		appendStringInfo(&metrics, ", \"train_predictions\": %.3f", t_train);
+	appendStringInfo(&metrics, "}, \"fit_seconds\": %.3f}", ntk_fit_elapsed(pr));
 
 	pr->phase = "storing";
 	md.name = in->name;
 	md.task = in->task;
-	md.opts = opts;
-	md.ridge = opts->ridge;
+	md.opts = &chosen;
+	md.ridge = chosen.ridge;
 	md.n = m;
 	md.d = in->d;
 	md.k = k;

@@ -21,9 +21,6 @@
 
 #include <cblas.h>
 
-/* Candidate relative ridges of "auto": 4 per decade from 1e-8 to 10. */
-#define AUTO_RIDGES 37
-
 /* Buffers of a selection, sized for n rows and k outputs. */
 typedef struct SelectWork
 {
@@ -51,17 +48,16 @@ SelectWorkFree(SelectWork *sw)
 	pfree(sw->work);
 }
 
-/* The ridge candidates of the options; returns their count. */
-static int
-RidgeCandidates(const NtkFitOptions *opts, double *ridges)
+int
+ntk_fit_ridge_candidates(const NtkFitOptions *opts, double *ridges)
 {
 	int			i;
 
 	if (opts->ridge_auto)
 	{
-		for (i = 0; i < AUTO_RIDGES; i++)
+		for (i = 0; i < NTK_AUTO_RIDGES; i++)
 			ridges[i] = pow(10.0, -8.0 + i / 4.0);
-		return AUTO_RIDGES;
+		return NTK_AUTO_RIDGES;
 	}
 	if (opts->n_ridges > 0)
 	{
@@ -133,8 +129,8 @@ ntk_fit_select(const NtkFitData *fd, NtkFitOptions *opts, NtkFitProgress *pr,
 {
 	int			n = fd->n;
 	int			ndepths = opts->n_depths > 0 ? opts->n_depths : 1;
-	double		ridges[Max(NTK_MAX_CANDIDATES, AUTO_RIDGES)];
-	int			nridges = RidgeCandidates(opts, ridges);
+	double		ridges[Max(NTK_MAX_CANDIDATES, NTK_AUTO_RIDGES)];
+	int			nridges = ntk_fit_ridge_candidates(opts, ridges);
 	SelectWork	sw;
 	double		best = INFINITY;
 	int			best_depth = opts->params.depth;

@@ -293,7 +293,15 @@ CheckFlat(const NysFlat *f, size_t len)
 
 		if (len < NYS_HDR + sizeof(NtkNystromPacked))
 			BadState("The state is truncated.");
-		if (pk->magic != NTK_NYSTROM_MAGIC || pk->key.d != f->d || pk->key.k != f->k ||
+		/* statistics of version 1 lack the targets' sum of squares */
+		if (pk->magic == NTK_NYSTROM_MAGIC_V1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid ntk_nystrom_state"),
+					 errdetail("The statistics are of an earlier version of ntk, without the sum of the squared targets."),
+					 errhint("Accumulate them again with ntk_nystrom_statistics; states of ntk_nystrom_centers can be kept.")));
+		if (pk->magic != NTK_NYSTROM_MAGIC || !(pk->y2_sum >= 0.0) ||
+			pk->key.d != f->d || pk->key.k != f->k ||
 			pk->key.m < 1 || f->k < 1 || f->nbuf < 0 || f->nbuf > NTK_NYSTROM_FLUSH_ROWS ||
 			pk->n < 0)
 			BadState("The statistics do not match the header.");
@@ -1086,6 +1094,7 @@ CombineFlat(NysState *dst, const NysFlat *src)
 			dst->st.B[i] += Bp[i];
 		dst->st.n += pk->n;
 		dst->st.diag_sum += pk->diag_sum;
+		dst->st.y2_sum += pk->y2_sum;
 		dst->n_skipped += src->n_skipped;
 		xs = (const double *) (const void *) q;
 		ys = xs + (size_t) src->nbuf * src->d;
@@ -1188,6 +1197,11 @@ FitStats(const char *name, NysState *s, NtkFitOptions *opts, NtkFitProgress *pr,
 	in.stats = &s->st;
 	in.n_skipped = s->n_skipped;
 	in.timings = timings;
+	/* no rows here: the training error from the statistics */
+	in.X = NULL;
+	in.n = 0;
+	in.Y = NULL;
+	in.labels = NULL;
 	return ntk_nystrom_solve_store(&in, pr);
 }
 

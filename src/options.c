@@ -119,11 +119,16 @@ OptionError(NtkOptStatus st, const char *key, const char *expected,
 					 errhint("Add \"method\": \"nystrom\", or remove \"%s\".", key)));
 			break;
 		case NTK_OPT_NOT_NYSTROM:
+			/* the statistics H and B are of one kernel: one depth */
+			if (strcmp(key, "depth") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("option \"depth\" cannot be a list with \"method\": \"nystrom\""),
+						 errdetail("The Nystrom statistics depend on the depth; only \"ridge\" can be selected, as \"auto\" or a list."),
+						 errhint("Fit one model per depth and compare them with ntk_evaluate on held-out rows, or select the depth with an exact fit on a sample of the rows.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("option \"%s\" is not supported with \"method\": \"nystrom\"", key),
-					 strcmp(key, "ridge") == 0 || strcmp(key, "depth") == 0 ?
-					 errhint("Select \"ridge\" and \"depth\" with an exact fit on a sample of the rows, then fit with \"method\": \"nystrom\" and the chosen values.") :
 					 errhint("Use \"method\": \"exact\" for \"%s\".", key)));
 			break;
 	}

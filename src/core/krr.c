@@ -249,7 +249,8 @@ ntk_fit_peak_bytes(double n, double d, double k, const NtkFitOptions *opts)
 	int			i;
 
 	if (opts->method == NTK_METHOD_NYSTROM)
-		return ntk_nystrom_fit_peak_bytes(n, d, k, opts->centers, &opts->params);
+		return ntk_nystrom_fit_peak_bytes(n, d, k, opts->centers,
+										  ntk_options_searching(opts), &opts->params);
 	/* the deepest network the fit builds: the largest depth candidate */
 	for (i = 0; i < opts->n_depths; i++)
 		if (opts->depths[i] > p.depth)

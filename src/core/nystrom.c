@@ -287,6 +287,7 @@ ntk_nystrom_init(NtkNystromStats *st, const NtkParams *p, NtkKernelKind kind,
 	st->key.centers_hash = ntk_centers_fingerprint(C, m, d);
 	st->n = 0;
 	st->diag_sum = 0.0;
+	st->y2_sum = 0.0;
 	st->H = H;
 	st->B = B;
 	memset(H, 0, (size_t) m * m * sizeof(double));
@@ -358,16 +359,18 @@ ntk_nystrom_accumulate(NtkNystromStats *st, const NtkParams *p,
 	{
 		int			b = n - ib < NTK_NYSTROM_BLOCK ? n - ib : NTK_NYSTROM_BLOCK;
 		const double *Xb = X + (size_t) ib * d;
+		const double *Yb = Y + (size_t) ib * k;
 		double		dsum = 0.0;
+		double		ysum = 0.0;
 		NtkStatus	s;
-		int			i;
+		size_t		i;
 		int			c0;
 
 		s = ntk_points_diag(p, Xb, b, d, qdiag);
 		if (s != NTK_OK)
 			return s;
-		for (i = 0; i < b; i++)
-			dsum += ntk_diag_value(p, kind, qdiag + (size_t) i * len);
+		for (i = 0; i < (size_t) b; i++)
+			dsum += ntk_diag_value(p, kind, qdiag + i * len);
 		if (!isfinite(dsum))
 			return NTK_OVERFLOW;
 
@@ -393,9 +396,13 @@ ntk_nystrom_accumulate(NtkNystromStats *st, const NtkParams *p,
 		}
 		/* B += K_b^T Y_b; Y_b row-major b x k is column-major k x b */
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, m, k, b, 1.0,
-					Kb, m, Y + (size_t) ib * k, k, 1.0, st->B, m);
+					Kb, m, Yb, k, 1.0, st->B, m);
+		/* may overflow to +Infinity: the fit itself does not need it */
+		for (i = 0; i < (size_t) b * k; i++)
+			ysum += Yb[i] * Yb[i];
 		st->n += b;
 		st->diag_sum += dsum;
+		st->y2_sum += ysum;
 		if (progress && progress(arg, (double) (ib + b) / n))
 			return NTK_CANCELED;
 	}
@@ -419,6 +426,7 @@ ntk_nystrom_merge(NtkNystromStats *dst, const NtkNystromStats *src)
 		dst->B[i] += src->B[i];
 	dst->n += src->n;
 	dst->diag_sum += src->diag_sum;
+	dst->y2_sum += src->y2_sum;
 	return NTK_OK;
 }
 
@@ -445,6 +453,7 @@ ntk_nystrom_pack(const NtkNystromStats *st, void *out)
 	hdr->key = st->key;
 	hdr->n = st->n;
 	hdr->diag_sum = st->diag_sum;
+	hdr->y2_sum = st->y2_sum;
 	for (j = 0; j < m; j++)
 	{
 		memcpy(v, st->H + j + j * m, (m - j) * sizeof(double));
@@ -466,7 +475,7 @@ ntk_nystrom_unpack(const void *in, size_t len, NtkNystromStats *st,
 		return NTK_BAD_DIMENSION;
 	memcpy(&hdr, in, sizeof(hdr));
 	if (hdr.magic != NTK_NYSTROM_MAGIC || hdr.key.m < 1 || hdr.key.k < 1 ||
-		hdr.key.d < 1 || hdr.n < 0 ||
+		hdr.key.d < 1 || hdr.n < 0 || !(hdr.y2_sum >= 0.0) ||
 		(hdr.key.kind != NTK_KERNEL_NTK && hdr.key.kind != NTK_KERNEL_NNGP) ||
 		ntk_nystrom_packed_size(hdr.key.m, hdr.key.k) != len)
 		return NTK_BAD_DIMENSION;
@@ -485,6 +494,7 @@ ntk_nystrom_unpack(const void *in, size_t len, NtkNystromStats *st,
 	st->key = hdr.key;
 	st->n = hdr.n;
 	st->diag_sum = hdr.diag_sum;
+	st->y2_sum = hdr.y2_sum;
 	st->H = H;
 	st->B = B;
 	for (j = 0; j < m; j++)
@@ -701,14 +711,224 @@ ntk_nystrom_solve(double *Kmm, double *H, const double *B, int m, int k,
 	return NTK_OK;
 }
 
-double
-ntk_nystrom_fit_peak_bytes(double n, double d, double k, int centers,
-						   const NtkParams *p)
+/* ---------------------------------------------------------------------
+ * Ridge selection
+ * ---------------------------------------------------------------------
+ */
+
+NtkStatus
+ntk_nystrom_reduce(double *Kmm, double *H, int m, double jitter, double *work,
+				   double *jitter_used, int *failed_at, NtkProgressFn progress,
+				   void *arg)
 {
-	double		m = (double) centers < n ? (double) centers : n;
+	SubProgress sp;
+	double		mean = 0.0;
+	double		rel = jitter;
+	NtkStatus	s = NTK_OK;
+	int			attempt;
+	int			i;
+
+	*failed_at = 0;
+	*jitter_used = 0.0;
+	if (m < 1)
+		return NTK_BAD_DIMENSION;
+	if (!(jitter >= 0.0) || !isfinite(jitter))
+		return NTK_NOT_FINITE;
+	sp.fn = progress;
+	sp.arg = arg;
+	sp.p0 = 0.0;
+	sp.p1 = 0.25;
+	for (i = 0; i < m; i++)
+		mean += Kmm[i + (size_t) i * m];
+	mean /= m;
+	SaveLower(Kmm, m, work);
+
+	/* the jitters of ntk_nystrom_solve, so that both reduce alike */
+	for (attempt = 0; attempt < NTK_NYSTROM_ATTEMPTS; attempt++)
+	{
+		if (attempt > 0)
+		{
+			RestoreLower(Kmm, m, work);
+			rel = fmax(rel, NTK_NYSTROM_JITTER) * 100.0;
+		}
+		*jitter_used = rel * m;
+		ntk_add_diagonal(Kmm, m, rel * m * mean);
+		s = ntk_cholesky(Kmm, m, failed_at, progress ? SubReport : NULL, &sp);
+		if (s != NTK_NOT_POSITIVE_DEFINITE)
+			break;
+	}
+	if (s != NTK_OK)
+		return s;
+	*failed_at = 0;
+	return ntk_sygst_lower(H, Kmm, m, progress, arg, 0.25, 1.0);
+}
+
+NtkStatus
+ntk_nystrom_project(const double *L, const double *V, const double *B, int m,
+					int k, double *b, double *tmp)
+{
+	if (m < 1 || k < 1)
+		return NTK_BAD_DIMENSION;
+	memcpy(tmp, B, (size_t) m * k * sizeof(double));
+	cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit,
+				m, k, 1.0, L, m, tmp, m);
+	cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, k, m, 1.0, V, m,
+				tmp, m, 0.0, b, m);
+	return NTK_OK;
+}
+
+NtkStatus
+ntk_nystrom_gcv(const double *lam, const double *b, int m, int k, double n,
+				double y2_sum, double r, double *rss, double *df, double *gcv)
+{
+	long double explained = 0.0L;
+	long double trace = 0.0L;
+	int			i;
+	int			j;
+
+	*rss = *df = *gcv = NAN;
+	if (m < 1 || k < 1 || !(n >= 1.0))
+		return NTK_BAD_DIMENSION;
+	if (!(r >= 0.0) || !isfinite(r))
+		return NTK_NOT_FINITE;
+	if (!(lam[0] + r > 0.0))
+		return NTK_NOT_POSITIVE_DEFINITE;
+
+	/*
+	 * With a = L^-T V D b, D = diag(1 / (lam + r)): tr(a^T B) = b^T D b and
+	 * tr(a^T H a) = b^T D diag(lam) D b, so RSS = y2 - 2 a^T B + a^T H a is
+	 * y2 minus the sum of b_i^2 (2 (lam_i + r) - lam_i) / (lam_i + r)^2,
+	 * each term bounded: no matrix is formed and nothing is inverted.
+	 */
+	for (i = 0; i < m; i++)
+	{
+		long double s = (long double) lam[i] + r;
+		long double w = ((long double) lam[i] + 2.0L * r) / (s * s);
+		long double bb = 0.0L;
+
+		for (j = 0; j < k; j++)
+		{
+			long double v = b[i + (size_t) j * m];
+
+			bb += v * v;
+		}
+		explained += w * bb;
+		trace += (long double) lam[i] / s;
+	}
+	*rss = (double) ((long double) y2_sum - explained);
+	*df = (double) trace;
+	if (*rss >= 0.0 && isfinite(*rss) && n - *df > 0.0)
+	{
+		double		dof = n - *df;
+
+		*gcv = n * *rss / ((double) k * dof * dof);
+		if (!isfinite(*gcv))
+			*gcv = NAN;
+	}
+	return NTK_OK;
+}
+
+NtkStatus
+ntk_nystrom_eigen_coef(const double *L, const double *V, const double *lam,
+					   const double *b, int m, int k, double r, double *alpha,
+					   double *tmp)
+{
+	size_t		i;
+	int			j;
+
+	if (m < 1 || k < 1)
+		return NTK_BAD_DIMENSION;
+	if (!(lam[0] + r > 0.0))
+		return NTK_NOT_POSITIVE_DEFINITE;
+	for (j = 0; j < k; j++)
+		for (i = 0; i < (size_t) m; i++)
+			tmp[i + (size_t) j * m] = b[i + (size_t) j * m] / (lam[i] + r);
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1.0, V, m,
+				tmp, m, 0.0, alpha, m);
+	cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit,
+				m, k, 1.0, L, m, alpha, m);
+	for (i = 0; i < (size_t) m * k; i++)
+		if (!isfinite(alpha[i]))
+			return NTK_OVERFLOW;
+	return NTK_OK;
+}
+
+NtkStatus
+ntk_nystrom_rss(const double *L, const double *alpha, const double *B, int m,
+				int k, double lambda, double y2_sum, double *tmp, double *rss)
+{
+	long double ab = 0.0L;
+	long double la = 0.0L;
+	size_t		i;
+
+	if (m < 1 || k < 1)
+		return NTK_BAD_DIMENSION;
+	memcpy(tmp, alpha, (size_t) m * k * sizeof(double));
+	cblas_dtrmm(CblasColMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit,
+				m, k, 1.0, L, m, tmp, m);
+	for (i = 0; i < (size_t) m * k; i++)
+	{
+		ab += (long double) alpha[i] * B[i];
+		la += (long double) tmp[i] * tmp[i];
+	}
+	*rss = (double) ((long double) y2_sum - ab - (long double) lambda * la);
+	return NTK_OK;
+}
+
+NtkStatus
+ntk_nystrom_predict(const NtkParams *p, NtkKernelKind kind, const double *C,
+					const double *ctable, int m, int d, const double *alpha,
+					int k, const double *X, int n, double *P, double *work,
+					NtkProgressFn progress, void *arg)
+{
+	size_t		len = ntk_diag_len(p);
+	double	   *qdiag = work;
+	double	   *Kb = work + (size_t) NTK_NYSTROM_BLOCK * len;
+	int			ib;
+
+	if (m < 1 || d < 1 || k < 1 || n < 0)
+		return NTK_BAD_DIMENSION;
+	for (ib = 0; ib < n; ib += NTK_NYSTROM_BLOCK)
+	{
+		int			b = n - ib < NTK_NYSTROM_BLOCK ? n - ib : NTK_NYSTROM_BLOCK;
+		const double *Xb = X + (size_t) ib * d;
+		NtkStatus	s;
+
+		s = ntk_points_diag(p, Xb, b, d, qdiag);
+		if (s != NTK_OK)
+			return s;
+		s = ntk_gram_cross(p, kind, Xb, b, qdiag, C, m, ctable, d, Kb, NULL, NULL);
+		if (s != NTK_OK)
+			return s;
+		/* Kb is column-major m x b: P_b^T = alpha^T Kb, k x b */
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, b, m, 1.0, alpha, m,
+					Kb, m, 0.0, P + (size_t) ib * k, k);
+		if (progress && progress(arg, (double) (ib + b) / n))
+			return NTK_CANCELED;
+	}
+	return NTK_OK;
+}
+
+double
+ntk_nystrom_solve_peak_bytes(double m, double d, double k, int select,
+							 const NtkParams *p)
+{
 	double		len = (double) ntk_diag_len(p);
 
-	return 8.0 * (n * d + 2.0 * n * k + 2.0 * m * m + 3.0 * m * d +
-				  m * (2.0 * len + 4.0) + 2.0 * m * k +
-				  NTK_NYSTROM_BLOCK * (m + len));
+	/*
+	 * H and K_mm; selecting, K_mm's factor, the eigendecomposition's shared
+	 * copy and workspace (H's pages are given back meanwhile), b and alpha
+	 */
+	return 8.0 * ((select ? 4.0 : 2.0) * m * m + 3.0 * m * d + m * (2.0 * len + 4.0) +
+				  (select ? 4.0 : 2.0) * m * k + NTK_NYSTROM_BLOCK * (m + len));
+}
+
+double
+ntk_nystrom_fit_peak_bytes(double n, double d, double k, int centers,
+						   int select, const NtkParams *p)
+{
+	double		m = (double) centers < n ? (double) centers : n;
+
+	/* rows, targets and a one-hot copy, training predictions; the solve */
+	return 8.0 * (n * d + 3.0 * n * k) + ntk_nystrom_solve_peak_bytes(m, d, k, select, p);
 }

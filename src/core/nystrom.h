@@ -116,7 +116,9 @@ typedef struct NtkNystromKey
 
 /*
  * The state: the key, the row count n, the sum of the rows' self kernels
- * (for the relative ridge: mean self kernel = diag_sum / n), H (lower
+ * (for the relative ridge: mean self kernel = diag_sum / n), the sum of the
+ * squared targets over rows and outputs (the residuals and ridge selection
+ * need it: |Y - K_nm a|^2 = y2_sum - 2 tr(a^T B) + tr(a^T H a)), H (lower
  * triangle of a column-major m x m, leading dimension m) and B
  * (column-major m x k).  H and B are caller-owned: m^2 + m k doubles.
  */
@@ -125,6 +127,7 @@ typedef struct NtkNystromStats
 	NtkNystromKey key;
 	int64_t		n;
 	double		diag_sum;
+	double		y2_sum;			/* +Infinity if it overflowed */
 	double	   *H;
 	double	   *B;
 } NtkNystromStats;
@@ -133,8 +136,8 @@ typedef struct NtkNystromStats
 extern uint64_t ntk_centers_fingerprint(const double *C, int m, int d);
 
 /*
- * Fills the key from the kernel and the centers, zeroes n, diag_sum, H and
- * B.  NTK_BAD_DIMENSION if m, d or k < 1; parameter errors as
+ * Fills the key from the kernel and the centers, zeroes n, diag_sum, y2_sum,
+ * H and B.  NTK_BAD_DIMENSION if m, d or k < 1; parameter errors as
  * ntk_params_check.
  */
 extern NtkStatus ntk_nystrom_init(NtkNystromStats *st, const NtkParams *p,
@@ -177,8 +180,8 @@ extern NtkStatus ntk_nystrom_accumulate(NtkNystromStats *st, const NtkParams *p,
 										NtkProgressFn progress, void *arg);
 
 /*
- * dst += src (n, diag_sum, H's lower triangle, B); NTK_BAD_DIMENSION and
- * dst unchanged if the keys differ.
+ * dst += src (n, diag_sum, y2_sum, H's lower triangle, B);
+ * NTK_BAD_DIMENSION and dst unchanged if the keys differ.
  */
 extern NtkStatus ntk_nystrom_merge(NtkNystromStats *dst,
 								   const NtkNystromStats *src);
@@ -198,10 +201,13 @@ typedef struct NtkNystromPacked
 	NtkNystromKey key;
 	int64_t		n;
 	double		diag_sum;
+	double		y2_sum;
 	/* double H[m (m + 1) / 2]; double B[m * k] */
 } NtkNystromPacked;
 
-#define NTK_NYSTROM_MAGIC 0x4e595331u	/* "NYS1" */
+/* "NYS2": version 2 carries y2_sum (version 1, "NYS1", did not) */
+#define NTK_NYSTROM_MAGIC 0x4e595332u
+#define NTK_NYSTROM_MAGIC_V1 0x4e595331u
 
 extern size_t ntk_nystrom_packed_size(int m, int k);
 extern void ntk_nystrom_pack(const NtkNystromStats *st, void *out);
@@ -211,12 +217,21 @@ extern NtkStatus ntk_nystrom_unpack(const void *in, size_t len,
 /*
  * Estimated peak bytes of a Nystrom fit of n gathered rows of d features
  * and k outputs with at most centers centers (m = min(centers, n)): the
- * rows and targets (twice: a classifier's one-hot copy), the center set and
- * the centers, their tables, K_mm and H, B and the coefficients, one
- * block's cross kernel.  Saturates to +Infinity instead of wrapping.
+ * rows and targets (twice: a classifier's one-hot copy) and the training
+ * predictions, the center set, and ntk_nystrom_solve_peak_bytes.
+ * select: with ridge selection.  Saturates to +Infinity instead of wrapping.
  */
 extern double ntk_nystrom_fit_peak_bytes(double n, double d, double k, int centers,
-										 const NtkParams *p);
+										 int select, const NtkParams *p);
+
+/*
+ * Estimated peak bytes of the solve of m centers: H and K_mm (with ridge
+ * selection K_mm's factor and the eigendecomposition's 3 m^2 in place of
+ * H: ntk_eigh_child), B, the coefficients and the projections, the centers
+ * and their tables, one block's cross kernel.
+ */
+extern double ntk_nystrom_solve_peak_bytes(double m, double d, double k, int select,
+										   const NtkParams *p);
 
 /* ---------------------------------------------------------------------
  * Solve
@@ -275,5 +290,97 @@ extern NtkStatus ntk_nystrom_solve(double *Kmm, double *H, const double *B,
 extern NtkStatus ntk_sygst_lower(double *A, const double *L, int m,
 								 NtkProgressFn progress, void *arg,
 								 double p0, double p1);
+
+/* ---------------------------------------------------------------------
+ * Ridge selection (docs/nystrom.md, "Ridge selection")
+ * ---------------------------------------------------------------------
+ *
+ * With L = chol(K_mm + e I), C = L^-1 H L^-T = V diag(lam) V^T and
+ * b = V^T L^-1 B, the coefficients of ridge r are
+ *	alpha(r) = L^-T V diag(1 / (lam + r)) b,
+ * the residual sum of squares over the rows and outputs is
+ *	RSS(r) = y2_sum - sum_ij b_ij^2 (lam_i + 2 r) / (lam_i + r)^2
+ * and the trace of the hat matrix K_nm (H + r (K_mm + e I))^-1 K_nm^T is
+ *	df(r) = sum_i lam_i / (lam_i + r):
+ * one eigendecomposition serves every ridge, from the statistics alone.
+ */
+
+/*
+ * L = chol(K_mm + e I) in Kmm and C = L^-1 H L^-T in H (lower triangles):
+ * the reduction of ntk_nystrom_solve, with its jitter and its retries when
+ * K_mm + e I is not positive definite (Kmm's upper triangle keeps a copy of
+ * its input, work holds m doubles).  Progress: the factorization 0 .. 0.25,
+ * the reduction 0.25 .. 1.
+ *
+ * Return: NTK_OK, NTK_NOT_POSITIVE_DEFINITE on the last attempt
+ * (*failed_at as ntk_cholesky's), NTK_BAD_DIMENSION, NTK_NOT_FINITE
+ * (jitter), NTK_CANCELED, NTK_LAPACK_ERROR.
+ */
+extern NtkStatus ntk_nystrom_reduce(double *Kmm, double *H, int m, double jitter,
+									double *work, double *jitter_used,
+									int *failed_at, NtkProgressFn progress,
+									void *arg);
+
+/*
+ * b = V^T L^-1 B (column-major m x k) from L (lower, ntk_nystrom_reduce),
+ * V (column-major m x m, C's eigenvectors) and B (m x k); tmp: m k doubles.
+ */
+extern NtkStatus ntk_nystrom_project(const double *L, const double *V,
+									 const double *B, int m, int k, double *b,
+									 double *tmp);
+
+/*
+ * The score of ridge r (absolute, as lambda of ntk_nystrom_solve) for
+ * n rows: *rss, *df as above and the generalized cross-validation score
+ *	*gcv = n RSS / (k (n - df)^2),
+ * the mean squared training error per target inflated by (1 - df / n)^-2
+ * (Golub, Heath & Wahba, Technometrics 21, 1979).  lam ascending (C's
+ * eigenvalues).  *gcv is NaN when no score is defined: RSS below zero
+ * (rounding: the fit reproduces the targets to within the statistics'
+ * rounding), not finite, or df >= n.
+ *
+ * Return: NTK_OK, NTK_NOT_POSITIVE_DEFINITE if lam_1 + r <= 0 (rounding
+ * left an eigenvalue of C below -r), NTK_BAD_DIMENSION, NTK_NOT_FINITE (r).
+ */
+extern NtkStatus ntk_nystrom_gcv(const double *lam, const double *b, int m, int k,
+								 double n, double y2_sum, double r, double *rss,
+								 double *df, double *gcv);
+
+/*
+ * alpha = L^-T V diag(1 / (lam + r)) b (column-major m x k); tmp: m k
+ * doubles.
+ *
+ * Return: NTK_OK, NTK_NOT_POSITIVE_DEFINITE if lam_1 + r <= 0,
+ * NTK_OVERFLOW (alpha not finite), NTK_BAD_DIMENSION.
+ */
+extern NtkStatus ntk_nystrom_eigen_coef(const double *L, const double *V,
+										const double *lam, const double *b,
+										int m, int k, double r, double *alpha,
+										double *tmp);
+
+/*
+ * The residual sum of squares over the rows and outputs of the solution
+ * alpha of (H + lambda L L^T) alpha = B (ntk_nystrom_solve; L its K_mm's
+ * factor): at the solution tr(alpha^T H alpha) = tr(alpha^T B) -
+ * lambda |L^T alpha|^2, so
+ *	*rss = y2_sum - tr(alpha^T B) - lambda |L^T alpha|_F^2.
+ * tmp: m k doubles.  NTK_OK or NTK_BAD_DIMENSION.
+ */
+extern NtkStatus ntk_nystrom_rss(const double *L, const double *alpha,
+								 const double *B, int m, int k, double lambda,
+								 double y2_sum, double *tmp, double *rss);
+
+/*
+ * Training predictions P = k(X, C) alpha (row-major n x k) of n rows X
+ * (row-major n x d, standardized as C), in blocks of NTK_NYSTROM_BLOCK rows:
+ * a cross kernel and one dgemm each.  ctable from ntk_nystrom_center_table,
+ * work of ntk_nystrom_work_len(p, m) doubles; progress after each block.
+ */
+extern NtkStatus ntk_nystrom_predict(const NtkParams *p, NtkKernelKind kind,
+									 const double *C, const double *ctable,
+									 int m, int d, const double *alpha, int k,
+									 const double *X, int n, double *P,
+									 double *work, NtkProgressFn progress,
+									 void *arg);
 
 #endif							/* NTK_NYSTROM_H */

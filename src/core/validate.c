@@ -58,8 +58,6 @@ ntk_options_check(const NtkFitOptions *opts, NtkOptionKey *key)
 		*key = NTK_OPT_T;
 	else if (opts->variance)
 		*key = NTK_OPT_VARIANCE;
-	else if (opts->ridge_auto || opts->n_ridges > 0)
-		*key = NTK_OPT_RIDGE;
 	else if (opts->n_depths > 0)
 		*key = NTK_OPT_DEPTH;
 	return *key == NTK_OPT_UNKNOWN ? NTK_OPT_OK : NTK_OPT_NOT_NYSTROM;

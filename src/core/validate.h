@@ -152,7 +152,8 @@ extern bool ntk_options_searching(const NtkFitOptions *opts);
  * The checks that involve several keys, after every key was read (so they
  * do not depend on the keys' order): "centers" and "seed" need "method":
  * "nystrom" (NTK_OPT_NEEDS_NYSTROM), which does not support "t",
- * "variance", model selection (NTK_OPT_NOT_NYSTROM).  *key receives the
+ * "variance" or a list of depths (NTK_OPT_NOT_NYSTROM; its ridge selection
+ * is by GCV from the statistics, which depend on the depth).  *key receives the
  * option at fault.
  */
 extern NtkOptStatus ntk_options_check(const NtkFitOptions *opts, NtkOptionKey *key);

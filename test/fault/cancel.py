@@ -7,7 +7,8 @@
   fit's progress NOTICE): 57014 within 1.5 s, same checks; and while the
   eigendecomposition of the option "t" runs, in its reduction and again
   past it (a NOTICE of 35% or more: the tridiagonal step or the
-  back-transformation): within 2.5 s.
+  back-transformation): within 2.5 s.  The same child in a Nystrom fit's ridge selection (the eigendecomposition
+  of the reduced system, m = 5000): within 2.5 s.
 - pg_cancel_backend in the phases of the lower-triangle storage
   (ntk.exact_storage = packed): while its Gram matrix is built and while it
   is factorized (overlapped with storing the inputs): within 1.5 s.
@@ -208,6 +209,15 @@ cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3, 
 cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"depth\": 0, \"ridge\": 1e-3, \"t\": 100}') "
                  "FROM big WHERE id <= 6000", "eigendecomposition",
                  "past the eigendecomposition's reduction", 2.5, min_percent=35)
+# a Nystrom fit's ridge selection: the eigendecomposition of its m x m reduced
+# system in the same child (m = 5000 rows of 20 features, every row a center)
+run(setup, "CREATE TABLE wide AS SELECT i AS id, "
+    "ARRAY(SELECT sin(i * j * 0.37 + j) FROM generate_series(1, 20) j)::float8[] AS x, "
+    "sin(i * 0.3) AS y FROM generate_series(1, 5000) i")
+cancel_on_notice("SELECT ntk_fit('slow', x, y, '{\"method\": \"nystrom\", \"centers\": 5000, "
+                 "\"ridge\": [1e-3, 1e-2]}') FROM wide", "selecting the ridge: eigendecomposition",
+                 "in a Nystrom fit's ridge selection", 2.5)
+run(setup, "DROP TABLE wide")
 
 # the same session after a cancel, with a synchronous connection
 s = connect()

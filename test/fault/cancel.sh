@@ -7,7 +7,7 @@
 need_superuser
 fault_db || { not_ok "create the database"; fault_finish; }
 cd "$FAULT_TMP" || exit 1
-PYTHONPATH="$FAULT_DIR" timeout 240 "$PY" "$FAULT_DIR/cancel.py" "$FAULT_DB"
+PYTHONPATH="$FAULT_DIR" timeout 300 "$PY" "$FAULT_DIR/cancel.py" "$FAULT_DB"
 rc=$?
 [ $rc = 0 ] || [ $rc = 1 ] || echo "not ok - cancel: cancel.py ended with status $rc"
 exit $rc

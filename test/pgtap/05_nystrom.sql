@@ -14,7 +14,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(21);
+SELECT plan(24);
 
 SELECT has_type('ntk_nystrom_state', 'the state type exists');
 SELECT is((SELECT typlen::int FROM pg_type WHERE typname = 'ntk_nystrom_state'), -1,
@@ -61,6 +61,8 @@ SELECT throws_ok($$SELECT ntk_fit('tap_nys', x, y, '{"centers": 5}') FROM tap_ny
     'option "centers" requires "method": "nystrom"', 'centers without nystrom is 22023');
 SELECT throws_ok($$SELECT ntk_fit('tap_nys', x, y, '{"method": "nystrom", "variance": true}') FROM tap_nys$$, '0A000',
     'option "variance" is not supported with "method": "nystrom"', 'variance with nystrom is 0A000');
+SELECT throws_ok($$SELECT ntk_fit('tap_nys', x, y, '{"method": "nystrom", "depth": [2, 3]}') FROM tap_nys$$, '0A000',
+    'option "depth" cannot be a list with "method": "nystrom"', 'a depth list with nystrom is 0A000');
 SELECT throws_ok($$SELECT ntk_fit('tap_nys', x, y, '{"method": "nystrom", "centers": -1}') FROM tap_nys$$, '22023',
     'option "centers" must be positive', 'negative centers is 22023');
 SELECT throws_ok($$SELECT 'bm90IGEgc3RhdGU='::ntk_nystrom_state$$, '22P03',
@@ -74,6 +76,10 @@ SELECT throws_ok($$SELECT ntk_nystrom_combine(
 SELECT isnt(ntk_fit('tap_nys', x, y, '{"method": "nystrom", "centers": 10}'), NULL, 'a Nystrom fit stores a model')
 FROM tap_nys;
 SELECT is((SELECT n_train FROM ntk_models WHERE name = 'tap_nys'), 10, 'its n_train is the number of centers');
+SELECT isnt(ntk_fit('tap_nys_gcv', x, y, '{"method": "nystrom", "centers": 10, "ridge": [1e-3, 1e-1]}'), NULL,
+    'a Nystrom fit selects its ridge from a list') FROM tap_nys;
+SELECT is((SELECT metrics->>'selection_criterion' FROM ntk_models WHERE name = 'tap_nys_gcv'), 'gcv',
+    'by GCV');
 
 SELECT * FROM finish();
 ROLLBACK;

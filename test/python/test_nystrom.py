@@ -139,7 +139,7 @@ class Stats(ctypes.Structure):
                 ("kind", ctypes.c_int32), ("d", ctypes.c_int32), ("k", ctypes.c_int32),
                 ("m", ctypes.c_int32), ("sigma_w", ctypes.c_double),
                 ("sigma_b", ctypes.c_double), ("centers_hash", ctypes.c_uint64),
-                ("n", ctypes.c_int64), ("diag_sum", ctypes.c_double),
+                ("n", ctypes.c_int64), ("diag_sum", ctypes.c_double), ("y2_sum", ctypes.c_double),
                 ("H", DP), ("B", DP)]
 
 

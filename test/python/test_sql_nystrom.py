@@ -9,6 +9,15 @@ squares on the stacked system [K_nm; sqrt(lambda) K_mm^1/2] a = [Y; 0] with
 the jitter the server reports.  Predictions are compared at new points with
 the norm-wise relative error max|sql - ref| / max|ref|.
 
+Ridge selection ("ridge": "auto" or a list) against a numpy refit per
+candidate: the coefficients by least squares on the stacked system, the
+training predictions K_nm alpha and their residuals, the trace of the hat
+matrix K_nm (H + lambda K_mm)^-1 K_nm^T as |Q_1|_F^2 of the stacked
+system's QR (Q_1 its first n rows), GCV = n RSS / (k (n - df)^2); the
+chosen ridge is numpy's argmin; a fit with that ridge fixed has the same
+coefficients; the training error (rmse, accuracy) from predictions in the
+aggregate and in closed form from the statistics.
+
 Covered: m < n and m >= n (every row a center: the exact fit's predictions
 within 1e-8 on several kernels), relu/erf NTK and NNGP, standardize,
 multi-output, classifiers, the seed, the ntk_models row (n_train, options,
@@ -37,12 +46,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ntk_ref  # noqa: E402
 import testlib  # noqa: E402
-from test_nystrom import kp_, ref_centers, ref_fit, predict  # noqa: E402
+from test_nystrom import kp_, ref_centers, ref_fit, ref_kernel, predict  # noqa: E402
 
 DBNAME = "ntk_nystrom_test"
 TOL_REF = 1e-8      # SQL vs numpy Nystrom
 TOL_EXACT = 1e-8    # m >= n vs the exact fit
 TOL_SPLIT = 1e-9    # parallel / split / combined vs one pass (issue 21's target)
+TOL_GCV = 1e-8      # GCV scores and training errors vs numpy refits
+TOL_FIXED = 1e-10   # the selection's coefficients vs a fit with the chosen ridge
 
 passed = 0
 failed = 0
@@ -255,6 +266,199 @@ def test_classifier_and_multi(cur, rng):
         cur.execute("SELECT ntk_drop_model(%s), ntk_drop_model(%s)", (name, name + "_q"))
 
 
+# --- ridge selection by GCV --------------------------------------------------
+
+def ref_select(Xs, Y, Cs, kp, ridges, absolute, jitter):
+    """Per candidate ridge: (gcv, rss, df, alpha, predictions), each by a
+    numpy refit of the stacked least squares [K_nm; sqrt(lambda) K~^1/2] a =
+    [Y; 0] (K~ = K_mm with the server's jitter): alpha by lstsq, the training
+    predictions K_nm a and the hat matrix's trace from its QR."""
+    n, k = Y.shape
+    m = Cs.shape[0]
+    Knm = ref_kernel(Xs, Cs, kp)
+    Kmm = ref_kernel(Cs, None, kp)
+    Kmm = (Kmm + Kmm.T) / 2
+    Kmm += jitter * np.mean(np.diag(Kmm)) * np.eye(m)
+    nngp, theta = ntk_ref.self_kernels(Xs, kp["depth"], kp["activation"], kp["sigma_w"],
+                                       kp["sigma_b"])
+    mean_self = float(np.mean(theta if kp["kind"] == "ntk" else nngp))
+    s, U = np.linalg.eigh(Kmm)
+    root = np.sqrt(np.clip(s, 0.0, None))[:, None] * U.T
+    out = []
+    for r in ridges:
+        lam = r if absolute else r * mean_self
+        A = np.vstack([Knm, np.sqrt(lam) * root])
+        rhs = np.vstack([Y, np.zeros((m, k))])
+        alpha, *_ = np.linalg.lstsq(A, rhs, rcond=None)
+        # the hat matrix K_nm (A^T A)^-1 K_nm^T is Q_1 Q_1^T (A = Q R): the
+        # training predictions and its trace without inverting anything
+        Q, _ = np.linalg.qr(A)
+        Q1 = Q[:n]
+        F = Q1 @ (Q1.T @ Y)
+        rss = float(np.sum((Y - F) ** 2))
+        df = float(np.sum(Q1 ** 2))
+        out.append((n * rss / (k * (n - df) ** 2), rss, df, alpha, F))
+    return out
+
+
+def alpha_of(cur, name):
+    cur.execute("SELECT d.data FROM ntk_model_data d JOIN ntk_models m ON m.id = d.model_id "
+                "WHERE m.name = %s AND d.part = 'alpha' ORDER BY d.chunk", (name,))
+    return np.frombuffer(b"".join(bytes(r[0]) for r in cur.fetchall()), dtype=np.float64)
+
+
+def ridge_of(cur, name):
+    cur.execute("SELECT ridge, (options->>'ridge')::float8 FROM ntk_models WHERE name = %s", (name,))
+    return cur.fetchone()
+
+
+def check_selection(cur, name, ref, ridges, what):
+    """The model's candidates, scores, choice and training error against ref."""
+    mod = model(cur, name)
+    sel = mod["metrics"]["selection"]
+    got_r = [c["ridge"] for c in sel]
+    check(got_r == list(ridges) and mod["metrics"]["selection_criterion"] == "gcv",
+          "%s: the %d candidates in order, criterion gcv" % (what, len(ridges)))
+    check_close([c["gcv"] for c in sel], [g for g, *_ in ref],
+                "%s: every candidate's GCV vs a numpy refit" % what, TOL_GCV, "GCV vs numpy refit")
+    check_close([c["df"] for c in sel], [df for _, _, df, *_ in ref],
+                "%s: every candidate's df vs the hat matrix's trace" % what, TOL_GCV,
+                "GCV vs numpy refit")
+    best = int(np.argmin([g for g, *_ in ref]))
+    ridge, opt_ridge = ridge_of(cur, name)
+    check(ridge == ridges[best] and opt_ridge == ridges[best] and
+          mod["metrics"]["gcv"] == min(c["gcv"] for c in sel),
+          "%s: chosen ridge %g is numpy's argmin (%g), in the ridge column and options"
+          % (what, ridge, ridges[best]))
+    return best
+
+
+def test_selection(cur, rng):
+    n, d = 250, 4
+    X, y = data(rng, n, d)
+    y = y + 0.3 * rng.standard_normal(n)
+    Y2 = np.stack([y, np.cos(X[:, 0]) + 0.2 * rng.standard_normal(n)], axis=1)
+    labels = np.where(y > 0.3, "hi", np.where(y < -0.3, "lo", "mid")).tolist()
+    load(cur, "gs", X, y, labels)
+    load(cur, "gm", X, Y2)
+    mean, scale = ntk_ref.standardize_fit(X)
+    Xs = (X - mean) / scale
+
+    # a list, relu NTK; then "auto" (37 candidates), erf, standardized
+    ridges = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    kp = kp_(3, "relu", 1.0, 0.0)
+    fit(cur, "g1", "gs", {"method": "nystrom", "centers": 60, "seed": 2, "ridge": ridges})
+    mod = model(cur, "g1")
+    C = ref_centers(X, 60, 2)
+    ref = ref_select(X, y[:, None], C, kp, ridges, False, mod["metrics"]["jitter"])
+    best = check_selection(cur, "g1", ref, ridges, "list, relu ntk")
+    check_close(mod["metrics"]["train_rmse"], np.sqrt(ref[best][1] / n),
+                "list: train_rmse from the training predictions vs numpy", TOL_GCV,
+                "training error vs numpy")
+    # the chosen ridge fixed: the same coefficients
+    fit(cur, "g1f", "gs", {"method": "nystrom", "centers": 60, "seed": 2, "ridge": ridges[best]})
+    check_close(alpha_of(cur, "g1"), alpha_of(cur, "g1f"),
+                "the selection's coefficients equal a fit with the chosen ridge fixed",
+                TOL_FIXED, "selected vs fixed ridge")
+    check_close(alpha_of(cur, "g1"), ref[best][3][:, 0], "the selection's coefficients vs numpy",
+                TOL_REF, "vs numpy Nystrom")
+    f1 = model(cur, "g1f")
+    check("selection" not in f1["metrics"] and
+          abs(f1["metrics"]["train_rmse"] - mod["metrics"]["train_rmse"]) <= 1e-10 * mod["metrics"]["train_rmse"],
+          "a fixed ridge: no selection in metrics, the same train_rmse")
+
+    auto = [10.0 ** (-8 + i / 4.0) for i in range(37)]
+    kp = kp_(2, "erf", 1.2, 0.1)
+    opts = {"method": "nystrom", "centers": 70, "seed": 5, "ridge": "auto", "standardize": True,
+            "activation": "erf", "depth": 2, "sigma_w": 1.2, "sigma_b": 0.1}
+    fit(cur, "g2", "gs", opts)
+    mod = model(cur, "g2")
+    C = ref_centers(X, 70, 5)
+    Cs = (C - mean) / scale
+    ref = ref_select(Xs, y[:, None], Cs, kp, auto, False, mod["metrics"]["jitter"])
+    got_r = [c["ridge"] for c in mod["metrics"]["selection"]]
+    check(np.allclose(got_r, auto, rtol=1e-15, atol=0), "auto: the exact fits' grid, 1e-8 to 10")
+    best = check_selection(cur, "g2", ref, got_r, "auto, erf ntk, standardize")
+    # the statistics' path: the same scores, the training rmse in closed form
+    cur.execute("SELECT ntk_fit_query('g2q', 'SELECT x, y FROM gs', %s)", (json.dumps(opts),))
+    q = model(cur, "g2q")
+    check_close([c["gcv"] for c in q["metrics"]["selection"]],
+                [c["gcv"] for c in mod["metrics"]["selection"]],
+                "ntk_fit_query selects as the aggregate", 1e-12, "streaming vs aggregate")
+    check_close(q["metrics"]["train_rmse"], np.sqrt(ref[best][1] / n),
+                "ntk_fit_query: train_rmse from the statistics vs numpy", TOL_GCV,
+                "training error vs numpy")
+    check_close(mod["metrics"]["train_rmse"], np.sqrt(ref[best][1] / n),
+                "auto: train_rmse from the training predictions vs numpy", TOL_GCV,
+                "training error vs numpy")
+
+    # absolute ridges, two outputs; ntk_nystrom_fit from a state
+    ridges = [1e-3, 1e-2, 1e-1, 1.0, 10.0]
+    kp = kp_(3, "relu", 1.0, 0.1, "nngp")
+    opts = {"method": "nystrom", "centers": 50, "kernel": "nngp", "sigma_b": 0.1,
+            "ridge": ridges, "ridge_absolute": True}
+    fit(cur, "g3", "gm", opts)
+    mod = model(cur, "g3")
+    C = ref_centers(X, 50, 0)
+    ref = ref_select(X, Y2, C, kp, ridges, True, mod["metrics"]["jitter"])
+    best = check_selection(cur, "g3", ref, ridges, "absolute ridges, nngp, 2 outputs")
+    check_close(mod["metrics"]["train_rmse"], np.sqrt(ref[best][1] / (2 * n)),
+                "2 outputs: train_rmse vs numpy", TOL_GCV, "training error vs numpy")
+    o = json.dumps(opts)
+    cur.execute("SELECT ntk_nystrom_fit('g3b', ntk_nystrom_statistics("
+                "(SELECT ntk_nystrom_centers(x, y, %s) FROM gm), x, y, %s), %s) FROM gm", (o, o, o))
+    b = model(cur, "g3b")
+    check_close([c["gcv"] for c in b["metrics"]["selection"]], [g for g, *_ in ref],
+                "ntk_nystrom_fit: every candidate's GCV vs numpy", TOL_GCV, "GCV vs numpy refit")
+    check_close(alpha_of(cur, "g3b"), alpha_of(cur, "g3"), "ntk_nystrom_fit: the aggregate's coefficients",
+                1e-12, "streaming vs aggregate")
+
+    # a classifier: GCV of the one-hot targets; the training accuracy
+    ridges = [1e-4, 1e-3, 1e-2, 1e-1]
+    kp = kp_(3, "relu", 1.0, 0.0)
+    opts = {"method": "nystrom", "centers": 60, "seed": 9, "standardize": True, "ridge": ridges}
+    fit(cur, "g4", "gs", opts, agg="ntk_fit_classifier", target="label")
+    mod = model(cur, "g4")
+    classes = sorted(set(labels))
+    lab = np.array([classes.index(v) for v in labels])
+    onehot = np.eye(len(classes))[lab]
+    Cs = (ref_centers(X, 60, 9) - mean) / scale
+    ref = ref_select(Xs, onehot, Cs, kp, ridges, False, mod["metrics"]["jitter"])
+    best = check_selection(cur, "g4", ref, ridges, "classifier, 3 classes")
+    acc = float(np.mean(np.argmax(ref[best][4], axis=1) == lab))
+    check(abs(mod["metrics"]["train_accuracy"] - acc) < 1e-12,
+          "classifier: train_accuracy %.4f equals numpy's %.4f" % (mod["metrics"]["train_accuracy"], acc))
+    cur.execute("SELECT ntk_fit_query('g4q', 'SELECT x, label FROM gs', %s)", (json.dumps(opts),))
+    q = model(cur, "g4q")
+    check("train_accuracy" not in q["metrics"] and "train_rmse" not in q["metrics"] and
+          ridge_of(cur, "g4q")[0] == ridges[best],
+          "classifier from statistics: the same choice, no training accuracy (it needs predictions)")
+    for name in ("g1", "g1f", "g2", "g2q", "g3", "g3b", "g4", "g4q"):
+        cur.execute("SELECT ntk_drop_model(%s)", (name,))
+
+
+def test_training_error(cur, rng):
+    """Without selection: train_rmse from predictions (aggregate) and from
+    the statistics (ntk_fit_query) against numpy's."""
+    n, d = 200, 3
+    X, y = data(rng, n, d)
+    load(cur, "te", X, y)
+    kp = kp_(3, "relu", 1.0, 0.0)
+    opts = {"method": "nystrom", "centers": 40, "ridge": 1e-3}
+    fit(cur, "t1", "te", opts)
+    cur.execute("SELECT ntk_fit_query('t1q', 'SELECT x, y FROM te', %s)", (json.dumps(opts),))
+    mod = model(cur, "t1")
+    C = ref_centers(X, 40, 0)
+    alpha = ref_fit(X, y[:, None], C, kp, 1e-3, jitter=mod["metrics"]["jitter"])
+    want = float(np.sqrt(np.mean((predict(X, C, alpha, kp)[:, 0] - y) ** 2)))
+    check_close(mod["metrics"]["train_rmse"], want, "train_rmse from predictions vs numpy",
+                TOL_GCV, "training error vs numpy")
+    check_close(model(cur, "t1q")["metrics"]["train_rmse"], want,
+                "train_rmse from the statistics (closed form) vs numpy", TOL_GCV,
+                "training error vs numpy")
+    cur.execute("SELECT ntk_drop_model('t1'), ntk_drop_model('t1q')")
+
+
 # --- streaming, parallel, combined ------------------------------------------
 
 def test_parallel(cur, rng):
@@ -425,6 +629,9 @@ def main():
         test_reference(cur, rng)
         test_every_row(cur, rng)
         test_classifier_and_multi(cur, rng)
+        # their own generator: the data of the tests after them stay as they were
+        test_selection(cur, testlib.rng(20261220))
+        test_training_error(cur, testlib.rng(20261221))
         test_combine(cur, rng)
         test_corrupt_states(cur, rng)
         test_parallel(cur, rng)
@@ -441,7 +648,7 @@ def main():
     for cat in sorted(max_err):
         print("max relative error %s: %.3g" % (cat, max_err[cat]))
     print("time %.1f s" % (time.time() - t0))
-    testlib.footer(failed, "20261207")
+    testlib.footer(failed, "20261207, 20261220, 20261221")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -5,8 +5,10 @@
  *	  hashed center choice (independent of row order, of splits and merges;
  *	  duplicates collapsed), the statistics (merged equal one pass, packed
  *	  and unpacked, fingerprints refused), the blocked reduction against
- *	  LAPACK's dsygst, and the solve against exact kernel ridge regression
- *	  by LAPACK's dposv when every row is a center.
+ *	  LAPACK's dsygst, the solve against exact kernel ridge regression
+ *	  by LAPACK's dposv when every row is a center, and the ridge selection
+ *	  (coefficients, residuals, degrees of freedom from one
+ *	  eigendecomposition) against direct computations.
  *
  * The numpy reference of the whole method is test/python/test_nystrom.py.
  * Built and run by `make unitcheck`; ends with "N passed, M failed".
@@ -18,6 +20,7 @@
 #include "nystrom.h"
 #include "recursion.h"
 #include "chol.h"
+#include "eigh.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -671,6 +674,216 @@ test_solve_errors(void)
 								   NULL, NULL), NTK_BAD_DIMENSION, "m = 0 refused");
 }
 
+/*
+ * Ridge selection from one eigendecomposition against direct computations
+ * for each ridge: the coefficients of ntk_nystrom_solve, the residuals of
+ * the predictions K_nm alpha (long double sums), the trace of
+ * (H + r K~)^-1 H by LAPACK's dposv; the statistics' sum of squared
+ * targets; ntk_nystrom_predict and ntk_nystrom_rss.
+ */
+static void
+test_select(void)
+{
+	NtkParams	p = params(3, NTK_RELU, 1.0, 0.1);
+	NtkKernelKind kind = NTK_KERNEL_NTK;
+	int			n = 300;
+	int			d = 4;
+	int			m = 40;
+	int			k = 2;
+	size_t		mm = (size_t) m * m;
+	double	   *X = dalloc((size_t) n * d);
+	double	   *Y = dalloc((size_t) n * k);
+	double	   *C = dalloc((size_t) m * d);
+	double	   *diag = dalloc((size_t) n * ntk_diag_len(&p));
+	double	   *table = dalloc(ntk_gram_work_len(&p, m));
+	double	   *work = dalloc(ntk_nystrom_work_len(&p, m));
+	double	   *H = dalloc(mm);
+	double	   *H0 = dalloc(mm);
+	double	   *B = dalloc((size_t) m * k);
+	double	   *Kmm = dalloc(mm);
+	double	   *Kmm0 = dalloc(mm);
+	double	   *L = dalloc(mm);
+	double	   *V = dalloc(mm);
+	double	   *lam = dalloc(m);
+	double	   *bt = dalloc((size_t) m * k);
+	double	   *tmp = dalloc((size_t) m * k);
+	double	   *ae = dalloc((size_t) m * k);
+	double	   *as = dalloc((size_t) m * k);
+	double	   *Knm = dalloc((size_t) n * m);
+	double	   *P = dalloc((size_t) n * k);
+	double	   *P2 = dalloc((size_t) n * k);
+	double	   *M = dalloc(mm);
+	double	   *T = dalloc(mm);
+	double	   *ework = dalloc(ntk_eigh_work_len(m));
+	double	   *swork = dalloc(2 * (size_t) m);
+	double		ridges[3] = {1e-4, 1e-2, 1.0};
+	double		jitter;
+	double		jused;
+	double		mean_diag;
+	double		e;
+	long double y2 = 0.0L;
+	NtkCenters *set = centers_new(m, d, 7);
+	NtkNystromStats st;
+	int			failed;
+	int			which;
+	int			r;
+	size_t		i;
+	int			j;
+	char		what[200];
+
+	for (i = 0; i < (size_t) n * d; i++)
+		X[i] = nrand();
+	for (i = 0; i < (size_t) n; i++)
+		for (j = 0; j < k; j++)
+		{
+			Y[i * k + j] = sin(X[i * d] + j * X[i * d + 1]) + 0.3 * nrand();
+			y2 += (long double) Y[i * k + j] * Y[i * k + j];
+		}
+	ntk_centers_add(set, X, n);
+	ntk_centers_rows(set, C);
+	ntk_nystrom_init(&st, &p, kind, C, m, d, k, H, B);
+	ntk_nystrom_center_table(&p, C, m, d, diag, table);
+	check_status(ntk_nystrom_accumulate(&st, &p, kind, C, table, X, Y, n, work, NULL, NULL),
+				 NTK_OK, "select: accumulate");
+	check(fabsl(st.y2_sum - y2) <= 1e-14L * y2, "y2_sum is the sum of the squared targets");
+	mean_diag = st.diag_sum / st.n;
+	ntk_gram_sym(&p, kind, C, m, d, diag, table, Kmm, NULL, NULL);
+	memcpy(Kmm0, Kmm, mm * sizeof(double));
+	memcpy(H0, H, mm * sizeof(double));
+	ntk_nystrom_center_table(&p, C, m, d, diag, table);
+	ntk_points_diag(&p, X, n, d, diag);
+	/* K_nm row-major n x m */
+	ntk_gram_cross(&p, kind, X, n, diag, C, m, table, d, Knm, NULL, NULL);
+
+	/* one reduction and one eigendecomposition */
+	memcpy(L, Kmm0, mm * sizeof(double));
+	memcpy(V, H0, mm * sizeof(double));
+	check_status(ntk_nystrom_reduce(L, V, m, NTK_NYSTROM_JITTER, swork, &jitter, &failed,
+									NULL, NULL), NTK_OK, "ntk_nystrom_reduce");
+	check(jitter == NTK_NYSTROM_JITTER * m, "the first jitter sufficed");
+	check_status(ntk_eigh(V, m, lam, ework, NULL, NULL), NTK_OK, "eigh of C");
+	check_status(ntk_nystrom_project(L, V, B, m, k, bt, tmp), NTK_OK, "ntk_nystrom_project");
+	{
+		double		mk = 0.0;
+
+		for (j = 0; j < m; j++)
+			mk += Kmm0[j + (size_t) j * m];
+		e = jitter * mk / m;
+	}
+
+	for (r = 0; r < 3; r++)
+	{
+		double		lambda = ridges[r] * mean_diag;
+		double		rss;
+		double		rss2;
+		double		df;
+		double		gcv;
+		long double rd = 0.0L;
+		double		tr = 0.0;
+
+		check_status(ntk_nystrom_gcv(lam, bt, m, k, n, st.y2_sum, lambda, &rss, &df, &gcv),
+					 NTK_OK, "ntk_nystrom_gcv");
+		check_status(ntk_nystrom_eigen_coef(L, V, lam, bt, m, k, lambda, ae, tmp), NTK_OK,
+					 "ntk_nystrom_eigen_coef");
+		memcpy(Kmm, Kmm0, mm * sizeof(double));
+		memcpy(H, H0, mm * sizeof(double));
+		check_status(ntk_nystrom_solve(Kmm, H, B, m, k, lambda, NTK_NYSTROM_JITTER, as, swork,
+									   &jused, &failed, &which, NULL, NULL), NTK_OK,
+					 "select: ntk_nystrom_solve");
+		snprintf(what, sizeof(what), "ridge %g: eigen coefficients equal the solve's (rel err %.2e)",
+				 ridges[r], rel_diff(ae, as, (size_t) m * k, 0));
+		check(rel_diff(ae, as, (size_t) m * k, 0) < 1e-10, what);
+
+		/* residuals of K_nm alpha (P row-major n x k; alpha column-major m x k) */
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, m, 1.0, Knm, m,
+					as, m, 0.0, P, k);
+		for (i = 0; i < (size_t) n * k; i++)
+			rd += ((long double) Y[i] - P[i]) * ((long double) Y[i] - P[i]);
+		snprintf(what, sizeof(what), "ridge %g: RSS from the eigenvalues %.12g, direct %.12Lg",
+				 ridges[r], rss, rd);
+		check(fabsl(rss - rd) <= 1e-10L * rd, what);
+		check_status(ntk_nystrom_rss(Kmm, as, B, m, k, lambda, st.y2_sum, tmp, &rss2), NTK_OK,
+					 "ntk_nystrom_rss");
+		snprintf(what, sizeof(what), "ridge %g: RSS at the solve's solution %.12g, direct %.12Lg",
+				 ridges[r], rss2, rd);
+		check(fabsl(rss2 - rd) <= 1e-10L * rd, what);
+
+		/* df = tr((H + lambda K~)^-1 H), K~ = K_mm + e I */
+		for (i = 0; i < mm; i++)
+		{
+			size_t		a = i % m;
+			size_t		b = i / m;
+			double		h = a >= b ? H0[i] : H0[b + a * m];
+			double		kk = a >= b ? Kmm0[i] : Kmm0[b + a * m];
+
+			M[i] = h + lambda * (kk + (a == b ? e : 0.0));
+			T[i] = h;
+		}
+		LAPACKE_dposv(LAPACK_COL_MAJOR, 'L', m, m, M, m, T, m);
+		for (j = 0; j < m; j++)
+			tr += T[j + (size_t) j * m];
+		snprintf(what, sizeof(what), "ridge %g: df %.12g, trace of the hat matrix %.12g",
+				 ridges[r], df, tr);
+		check(fabs(df - tr) <= 1e-9 * tr, what);
+		check(gcv == n * rss / (k * (n - df) * (n - df)), "the GCV score");
+	}
+
+	/* ntk_nystrom_predict against K_nm alpha */
+	ntk_nystrom_center_table(&p, C, m, d, diag, table);
+	check_status(ntk_nystrom_predict(&p, kind, C, table, m, d, as, k, X, n, P2, work,
+									 NULL, NULL), NTK_OK, "ntk_nystrom_predict");
+	snprintf(what, sizeof(what), "training predictions equal K_nm alpha (rel err %.2e)",
+			 rel_diff(P2, P, (size_t) n * k, 0));
+	check(rel_diff(P2, P, (size_t) n * k, 0) < 1e-13, what);
+
+	/* an eigenvalue below -r: no score */
+	{
+		double		rss;
+		double		df;
+		double		gcv;
+		double		l0 = lam[0];
+
+		lam[0] = -1e-3;
+		check_status(ntk_nystrom_gcv(lam, bt, m, k, n, st.y2_sum, 1e-4, &rss, &df, &gcv),
+					 NTK_NOT_POSITIVE_DEFINITE, "gcv: lam_1 + r <= 0 refused");
+		check_status(ntk_nystrom_eigen_coef(L, V, lam, bt, m, k, 1e-4, ae, tmp),
+					 NTK_NOT_POSITIVE_DEFINITE, "eigen_coef: lam_1 + r <= 0 refused");
+		check_status(ntk_nystrom_gcv(lam, bt, m, k, n, st.y2_sum, NAN, &rss, &df, &gcv),
+					 NTK_NOT_FINITE, "gcv: NaN ridge refused");
+		lam[0] = l0;
+		check_status(ntk_nystrom_gcv(lam, bt, m, k, n, 0.0, 1e-4, &rss, &df, &gcv),
+					 NTK_OK, "gcv: residuals below zero");
+		check(isnan(gcv), "residuals below zero: no score");
+	}
+
+	free(X);
+	free(Y);
+	free(C);
+	free(diag);
+	free(table);
+	free(work);
+	free(H);
+	free(H0);
+	free(B);
+	free(Kmm);
+	free(Kmm0);
+	free(L);
+	free(V);
+	free(lam);
+	free(bt);
+	free(tmp);
+	free(ae);
+	free(as);
+	free(Knm);
+	free(P);
+	free(P2);
+	free(M);
+	free(T);
+	free(ework);
+	free(swork);
+	free(set);
+}
+
 int
 main(void)
 {
@@ -695,6 +908,7 @@ main(void)
 	test_exact(params(2, NTK_RELU, 1.0, 0.5), NTK_KERNEL_NNGP, 5, 1e-3, 5e-7);
 	test_exact(params(3, NTK_RELU, 1.0, 0.0), NTK_KERNEL_NTK, 5, 1e-6, 1e-8);
 	test_solve_errors();
+	test_select();
 
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	unit_seed_report("test/unit/test_nystrom");

@@ -601,8 +601,15 @@ test_nystrom_options(void)
 	check(key == NTK_OPT_VARIANCE, "variance named");
 	o = saved;
 	o.ridge_auto = true;
-	check_opt(ntk_options_check(&o, &key), NTK_OPT_NOT_NYSTROM, "ridge auto with nystrom");
-	check(key == NTK_OPT_RIDGE, "ridge named");
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_OK, "ridge auto with nystrom (GCV)");
+	o = saved;
+	o.n_ridges = 3;
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_OK, "ridge list with nystrom (GCV)");
+	o = saved;
+	o.ridge_auto = true;
+	o.n_depths = 2;
+	check_opt(ntk_options_check(&o, &key), NTK_OPT_NOT_NYSTROM, "ridge auto and a depth list with nystrom");
+	check(key == NTK_OPT_DEPTH, "depth named");
 	o = saved;
 	o.n_depths = 2;
 	check_opt(ntk_options_check(&o, &key), NTK_OPT_NOT_NYSTROM, "depth list with nystrom");
