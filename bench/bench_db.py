@@ -445,8 +445,7 @@ def bench_nystrom_fit(cur, rng, rows):
     ph = res["db_phases"]
     for key, what in (("read", "reading the rows"), ("centers", "choosing the centers, standardizing"),
                       ("statistics", "statistics H, B (cross kernels, dsyrk, dgemm)"),
-                      ("kmm", "K_mm"), ("solve", "solve (chol, dsygst, chol)"),
-                      ("train_predictions", "training predictions K_nm alpha (train_rmse)")):
+                      ("kmm", "K_mm"), ("solve", "solve (chol, dsygst, chol)")):
         if key in ph:
             rows.append(("nystrom", f"    {what}", ph[key], ph[key] / res["db"], "in-db fit"))
     if ARGS.skip_python:

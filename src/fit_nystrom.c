@@ -459,86 +459,18 @@ SelectRidge(const NtkNystromSolveInput *in, NtkFitProgress *pr, double *Kmm,
 }
 
 /*
- * Training predictions K_nm alpha of the in-memory fit's rows, in the
- * accumulation's blocks (cancellable between them), and their error as
- * exact fits record it.
+ * The training RMSE from the statistics: sqrt(RSS / (n k)), null if not
+ * computable.  Closed form for every task (a classifier's on its one-hot
+ * targets): predicting the n training rows would cost another pass of cross
+ * kernels, about a sixth of the fit; ntk_evaluate over the training query
+ * gives a classifier's training accuracy when it is wanted.
  */
-static void
-TrainingError(const NtkNystromSolveInput *in, const double *alpha,
-			  NtkFitProgress *pr, StringInfo metrics)
-{
-	const NtkParams *p = in->params;
-	int			n = in->n;
-	int			m = in->m;
-	int			d = in->d;
-	int			k = in->k;
-	double	   *cdiag;
-	double	   *ctable;
-	double	   *work;
-	double	   *P;
-	double		v;
-	int			i0;
-
-	pr->phase = "training predictions";
-	cdiag = MemoryContextAllocHuge(CurrentMemoryContext,
-								   (size_t) m * ntk_diag_len(p) * sizeof(double));
-	ctable = MemoryContextAllocHuge(CurrentMemoryContext,
-									ntk_gram_work_len(p, m) * sizeof(double));
-	work = MemoryContextAllocHuge(CurrentMemoryContext,
-								  ntk_nystrom_work_len(p, m) * sizeof(double));
-	P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
-	Check(ntk_nystrom_center_table(p, in->C, m, d, cdiag, ctable), "ntk_fit");
-	for (i0 = 0; i0 < n; i0 += NTK_NYSTROM_FLUSH_ROWS)
-	{
-		int			b = Min(NTK_NYSTROM_FLUSH_ROWS, n - i0);
-		PartProgress pp = {pr, (double) i0 / n, (double) b / n};
-
-		Check(ntk_nystrom_predict(p, in->kind, in->C, ctable, m, d, alpha, k,
-								  in->X + (size_t) i0 * d, b, P + (size_t) i0 * k,
-								  work, ReportPart, &pp), "ntk_fit");
-	}
-	if (in->labels)
-	{
-		int			correct = 0;
-		size_t		i;
-		int			j;
-
-		/* the first largest score wins, as ntk_train_accuracy's */
-		for (i = 0; i < (size_t) n; i++)
-		{
-			const double *row = P + i * k;
-			int			best = 0;
-
-			for (j = 1; j < k; j++)
-				if (row[j] > row[best])
-					best = j;
-			correct += best == in->labels[i];
-		}
-		appendStringInfo(metrics, ", \"train_accuracy\": %s",
-						 float8out_internal((double) correct / n));
-	}
-	else
-	{
-		/* P and Y are both row-major n x k */
-		Check(ntk_train_rmse(P, in->Y, n, k, &v), "ntk_fit");
-		appendStringInfo(metrics, ", \"train_rmse\": %s",
-						 isfinite(v) ? float8out_internal(v) : "null");
-	}
-	pfree(P);
-	pfree(work);
-	pfree(ctable);
-	pfree(cdiag);
-}
-
-/* The training RMSE from the statistics: sqrt(RSS / (n k)), null if not computable. */
 static void
 TrainingErrorFromStatistics(const NtkNystromSolveInput *in, double rss,
 							StringInfo metrics)
 {
 	double		v = sqrt(rss / ((double) in->stats->n * in->k));
 
-	if (in->task != NTK_TASK_REGRESSION)
-		return;					/* an accuracy needs the predictions */
 	appendStringInfo(metrics, ", \"train_rmse\": %s",
 					 rss >= 0.0 && isfinite(v) ? float8out_internal(v) : "null");
 }
@@ -567,7 +499,6 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 	double		t0;
 	double		t_kmm;
 	double		t_solve = 0.0;
-	double		t_train = 0.0;
 	size_t		i;
 
 	if (st->n < 1)
@@ -631,7 +562,7 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 		Check(s, "ntk_fit");
 		pfree(swork);
 		/* the training error from the statistics: Kmm holds L */
-		if (in->X == NULL && in->task == NTK_TASK_REGRESSION && isfinite(st->y2_sum))
+		if (isfinite(st->y2_sum))
 		{
 			double	   *tmp = MemoryContextAllocHuge(CurrentMemoryContext,
 													 (size_t) m * k * sizeof(double));
@@ -660,14 +591,7 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 					 (int64) st->n, m, m, in->n_skipped, float8out_internal(lambda),
 					 float8out_internal(mean_diag), float8out_internal(jitter_used),
 					 selection.data);
-	if (in->X)
-	{
-		t0 = ntk_fit_elapsed(pr);
-		TrainingError(in, alpha, pr, &metrics);
-		t_train = ntk_fit_elapsed(pr) - t0;
-	}
-	else
-		TrainingErrorFromStatistics(in, rss, &metrics);
+	TrainingErrorFromStatistics(in, rss, &metrics);
 
 	appendStringInfo(&metrics, ", \"phase_seconds\": {%s%s\"kmm\": %.3f",
 					 in->timings[0] ? in->timings + 2 : "", in->timings[0] ? ", " : "",
@@ -677,8 +601,6 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 						 choice.t_reduce, choice.t_eigh, choice.t_select);
 	else
 		appendStringInfo(&metrics, ", \"solve\": %.3f", t_solve);
-	if (in->X)
-		appendStringInfo(&metrics, ", \"train_predictions\": %.3f", t_train);
 	appendStringInfo(&metrics, "}, \"fit_seconds\": %.3f}", ntk_fit_elapsed(pr));
 
 	pr->phase = "storing";

@@ -875,40 +875,6 @@ ntk_nystrom_rss(const double *L, const double *alpha, const double *B, int m,
 	return NTK_OK;
 }
 
-NtkStatus
-ntk_nystrom_predict(const NtkParams *p, NtkKernelKind kind, const double *C,
-					const double *ctable, int m, int d, const double *alpha,
-					int k, const double *X, int n, double *P, double *work,
-					NtkProgressFn progress, void *arg)
-{
-	size_t		len = ntk_diag_len(p);
-	double	   *qdiag = work;
-	double	   *Kb = work + (size_t) NTK_NYSTROM_BLOCK * len;
-	int			ib;
-
-	if (m < 1 || d < 1 || k < 1 || n < 0)
-		return NTK_BAD_DIMENSION;
-	for (ib = 0; ib < n; ib += NTK_NYSTROM_BLOCK)
-	{
-		int			b = n - ib < NTK_NYSTROM_BLOCK ? n - ib : NTK_NYSTROM_BLOCK;
-		const double *Xb = X + (size_t) ib * d;
-		NtkStatus	s;
-
-		s = ntk_points_diag(p, Xb, b, d, qdiag);
-		if (s != NTK_OK)
-			return s;
-		s = ntk_gram_cross(p, kind, Xb, b, qdiag, C, m, ctable, d, Kb, NULL, NULL);
-		if (s != NTK_OK)
-			return s;
-		/* Kb is column-major m x b: P_b^T = alpha^T Kb, k x b */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, b, m, 1.0, alpha, m,
-					Kb, m, 0.0, P + (size_t) ib * k, k);
-		if (progress && progress(arg, (double) (ib + b) / n))
-			return NTK_CANCELED;
-	}
-	return NTK_OK;
-}
-
 double
 ntk_nystrom_solve_peak_bytes(double m, double d, double k, int select,
 							 const NtkParams *p)
@@ -929,6 +895,6 @@ ntk_nystrom_fit_peak_bytes(double n, double d, double k, int centers,
 {
 	double		m = (double) centers < n ? (double) centers : n;
 
-	/* rows, targets and a one-hot copy, training predictions; the solve */
-	return 8.0 * (n * d + 3.0 * n * k) + ntk_nystrom_solve_peak_bytes(m, d, k, select, p);
+	/* rows, targets and a one-hot copy; the solve */
+	return 8.0 * (n * d + 2.0 * n * k) + ntk_nystrom_solve_peak_bytes(m, d, k, select, p);
 }

@@ -370,17 +370,4 @@ extern NtkStatus ntk_nystrom_rss(const double *L, const double *alpha,
 								 const double *B, int m, int k, double lambda,
 								 double y2_sum, double *tmp, double *rss);
 
-/*
- * Training predictions P = k(X, C) alpha (row-major n x k) of n rows X
- * (row-major n x d, standardized as C), in blocks of NTK_NYSTROM_BLOCK rows:
- * a cross kernel and one dgemm each.  ctable from ntk_nystrom_center_table,
- * work of ntk_nystrom_work_len(p, m) doubles; progress after each block.
- */
-extern NtkStatus ntk_nystrom_predict(const NtkParams *p, NtkKernelKind kind,
-									 const double *C, const double *ctable,
-									 int m, int d, const double *alpha, int k,
-									 const double *X, int n, double *P,
-									 double *work, NtkProgressFn progress,
-									 void *arg);
-
 #endif							/* NTK_NYSTROM_H */

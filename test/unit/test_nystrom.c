@@ -679,7 +679,7 @@ test_solve_errors(void)
  * for each ridge: the coefficients of ntk_nystrom_solve, the residuals of
  * the predictions K_nm alpha (long double sums), the trace of
  * (H + r K~)^-1 H by LAPACK's dposv; the statistics' sum of squared
- * targets; ntk_nystrom_predict and ntk_nystrom_rss.
+ * targets; ntk_nystrom_rss.
  */
 static void
 test_select(void)
@@ -827,14 +827,6 @@ test_select(void)
 		check(fabs(df - tr) <= 1e-9 * tr, what);
 		check(gcv == n * rss / (k * (n - df) * (n - df)), "the GCV score");
 	}
-
-	/* ntk_nystrom_predict against K_nm alpha */
-	ntk_nystrom_center_table(&p, C, m, d, diag, table);
-	check_status(ntk_nystrom_predict(&p, kind, C, table, m, d, as, k, X, n, P2, work,
-									 NULL, NULL), NTK_OK, "ntk_nystrom_predict");
-	snprintf(what, sizeof(what), "training predictions equal K_nm alpha (rel err %.2e)",
-			 rel_diff(P2, P, (size_t) n * k, 0));
-	check(rel_diff(P2, P, (size_t) n * k, 0) < 1e-13, what);
 
 	/* an eigenvalue below -r: no score */
 	{
