@@ -15,7 +15,6 @@ import sys
 import warnings
 
 import numpy as np
-import psycopg2
 from sklearn import metrics
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -110,14 +109,8 @@ def check_classification(cur, name, model, query, idquery):
 
 
 def main():
-    admin = psycopg2.connect(dbname=os.environ.get("PGDATABASE", "postgres"))
-    admin.autocommit = True
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.cursor().execute(f"CREATE DATABASE {DB}")
-    conn = psycopg2.connect(dbname=DB)
-    conn.autocommit = True
+    conn = testlib.create_database(DB)
     cur = conn.cursor()
-    cur.execute("CREATE EXTENSION ntk")
     rng = testlib.rng(22)
 
     # 1. regression, one output; the test set spans several blocks (1024 rows)
@@ -207,7 +200,7 @@ def main():
           and "double precision" not in plan, plan)
 
     conn.close()
-    admin.cursor().execute(f"DROP DATABASE {DB}")
+    testlib.drop_database(DB)
     return CHECKS.finish("22")
 
 

@@ -65,30 +65,15 @@ def check_close(got, want, msg, tol=TOL, category="vs numpy at new points"):
 
 # --- connections and data ----------------------------------------------------
 
-def connect(dbname):
-    conn = psycopg2.connect(dbname=dbname)
-    conn.autocommit = True
-    return conn
-
-
 def setup_database():
-    admin = connect(os.environ.get("PGDATABASE", "postgres"))
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS " + DBNAME + " WITH (FORCE)")
-        cur.execute("CREATE DATABASE " + DBNAME)
-    admin.close()
-    conn = connect(DBNAME)
+    conn = testlib.create_database(DBNAME)
     with conn.cursor() as cur:
-        cur.execute("CREATE EXTENSION ntk")
         cur.execute("SET extra_float_digits = 3")
     return conn
 
 
 def drop_database():
-    admin = connect(os.environ.get("PGDATABASE", "postgres"))
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS " + DBNAME + " WITH (FORCE)")
-    admin.close()
+    testlib.drop_database(DBNAME)
 
 
 def tolist(a):
@@ -591,7 +576,7 @@ def test_replace(conn, cur, rng):
     check_close(predict(cur, "rep", "te"), predB, "savepoint: committed refit after the rollback")
 
     # another session sees the old model until the refit commits
-    other = connect(DBNAME)
+    other = testlib.connect(DBNAME)
     ocur = other.cursor()
     check_close(predict(ocur, "rep", "te"), predB, "other session: current model (now cached)")
     conn.autocommit = False

@@ -90,14 +90,8 @@ def ref_loo(Xtr, Y, depth, act, sw, sb, kind, ridge):
 
 
 def main():
-    admin = psycopg2.connect(dbname=os.environ.get("PGDATABASE", "postgres"))
-    admin.autocommit = True
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.cursor().execute(f"CREATE DATABASE {DB}")
-    conn = psycopg2.connect(dbname=DB)
-    conn.autocommit = True
+    conn = testlib.create_database(DB)
     cur = conn.cursor()
-    cur.execute("CREATE EXTENSION ntk")
     rng = testlib.rng(7)
 
     # 1. finite training time
@@ -262,7 +256,7 @@ def main():
           f"rel {rel(got, want):.2e}")
 
     conn.close()
-    admin.cursor().execute(f"DROP DATABASE {DB}")
+    testlib.drop_database(DB)
     return CHECKS.finish("7")
 
 

@@ -86,29 +86,12 @@ def check_close(got, want, msg, tol, category):
     return check(e <= tol, "%s (rel err %.2e)" % (msg, e))
 
 
-def connect(dbname):
-    conn = psycopg2.connect(dbname=dbname)
-    conn.autocommit = True
-    return conn
-
-
 def setup_database():
-    admin = connect(os.environ.get("PGDATABASE", "postgres"))
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS " + DBNAME + " WITH (FORCE)")
-        cur.execute("CREATE DATABASE " + DBNAME)
-    admin.close()
-    conn = connect(DBNAME)
-    with conn.cursor() as cur:
-        cur.execute("CREATE EXTENSION ntk")
-    return conn
+    return testlib.create_database(DBNAME)
 
 
 def drop_database():
-    admin = connect(os.environ.get("PGDATABASE", "postgres"))
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS " + DBNAME + " WITH (FORCE)")
-    admin.close()
+    testlib.drop_database(DBNAME)
 
 
 def load(cur, table, X, Y=None, labels=None):

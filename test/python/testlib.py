@@ -12,6 +12,11 @@ records one, printing it when it fails (every one with verbose=True);
 checks.finish(seeds) prints the seeds after a failure and the last line,
 "N passed, M failed", and returns the exit status.
 
+Databases.  The SQL tests connect with the PG* environment variables:
+connect(dbname) gives an autocommit connection, create_database(name) a
+fresh database with the extension (dropping one left by an earlier run) and
+a connection to it, drop_database(name) removes it.
+
 Paths.  HERE is test/python, ROOT the repository; other scripts import the
 numpy reference with sys.path.insert(0, os.path.join(ROOT, "test", "python"))
 followed by import ntk_ref.
@@ -87,3 +92,33 @@ class Checks:
         footer(self.failed, fixed)
         print("%d passed, %d failed" % (self.passed, self.failed))
         return 1 if self.failed else 0
+
+
+def connect(dbname=None):
+    """An autocommit psycopg2 connection to dbname (default: PGDATABASE)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dbname=dbname or os.environ.get("PGDATABASE", "postgres"))
+    conn.autocommit = True
+    return conn
+
+
+def drop_database(name):
+    """Drops the database name if it exists, closing its connections."""
+    admin = connect()
+    with admin.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+    admin.close()
+
+
+def create_database(name):
+    """A fresh database name with the extension; returns a connection to it."""
+    drop_database(name)
+    admin = connect()
+    with admin.cursor() as cur:
+        cur.execute("CREATE DATABASE " + name)
+    admin.close()
+    conn = connect(name)
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION ntk")
+    return conn
