@@ -393,11 +393,7 @@ def test_mismatch(cur):
     cur.execute("SELECT ntk_drop_model('after')")
 
 
-SHARDS = None
-
-
 def main():
-    global SHARDS
     t0 = time.time()
     rng = testlib.rng(SEED)
     base_port = int(os.environ.get("PGPORT", "5432"))
@@ -406,13 +402,13 @@ def main():
     with admin.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS " + DB + " WITH (FORCE)")
         cur.execute("CREATE DATABASE " + DB)
-    SHARDS = Shards(base_port, user)
+    shards = Shards(base_port, user)
     shard_conns = []
     try:
-        SHARDS.start()
-        check(True, "%d shard clusters started (ports %s) in %.1f s" % (N_SHARDS, SHARDS.ports, time.time() - t0))
+        shards.start()
+        check(True, "%d shard clusters started (ports %s) in %.1f s" % (N_SHARDS, shards.ports, time.time() - t0))
         for i in range(N_SHARDS):
-            sc = connect(SHARDS.dsn(i))
+            sc = connect(shards.dsn(i))
             sc.cursor().execute("CREATE EXTENSION ntk")
             shard_conns.append(sc)
         coord = connect(dbname=DB)
@@ -421,7 +417,7 @@ def main():
         cur.execute("CREATE EXTENSION dblink")
         cur.execute(ON_SHARDS)
         for i in range(N_SHARDS):
-            cur.execute("SELECT dblink_connect(%s, %s)", ("shard%d" % (i + 1), SHARDS.dsn(i)))
+            cur.execute("SELECT dblink_connect(%s, %s)", ("shard%d" % (i + 1), shards.dsn(i)))
         n, d = 2400, 5
         sizes = load(coord, shard_conns, rng, n, d)
         test_equal_single(cur, n, sizes)
@@ -438,7 +434,7 @@ def main():
     finally:
         for sc in shard_conns:
             sc.close()
-        SHARDS.stop()
+        shards.stop()
         with admin.cursor() as cur:
             cur.execute("DROP DATABASE IF EXISTS " + DB + " WITH (FORCE)")
         admin.close()
