@@ -99,14 +99,21 @@ CREATE FUNCTION ntk_nystrom_combine(ntk_nystrom_state, ntk_nystrom_state)
 RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+CREATE AGGREGATE ntk_nystrom_merge(state ntk_nystrom_state) (
+    SFUNC = ntk_nystrom_combine, STYPE = ntk_nystrom_state,
+    COMBINEFUNC = ntk_nystrom_combine, PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ntk_nystrom_merge(ntk_nystrom_state)
+IS 'Combines partial states of one Nystrom fit (of shards, nodes or groups of rows) into one';
+
 CREATE FUNCTION ntk_nystrom_centers_trans(ntk_nystrom_state, float8[], float8, jsonb)
-RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans'
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans_scalar'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION ntk_nystrom_centers_trans(ntk_nystrom_state, float8[], float8[], jsonb)
-RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans'
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans_vector'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION ntk_nystrom_centers_trans(ntk_nystrom_state, float8[], text, jsonb)
-RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans'
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_centers_trans_label'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE ntk_nystrom_centers(x float8[], y float8, options jsonb) (
@@ -123,13 +130,13 @@ CREATE AGGREGATE ntk_nystrom_centers(x float8[], label text, options jsonb) (
 );
 
 CREATE FUNCTION ntk_nystrom_statistics_trans(ntk_nystrom_state, ntk_nystrom_state, float8[], float8, jsonb)
-RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans'
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans_scalar'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION ntk_nystrom_statistics_trans(ntk_nystrom_state, ntk_nystrom_state, float8[], float8[], jsonb)
-RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans'
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans_vector'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION ntk_nystrom_statistics_trans(ntk_nystrom_state, ntk_nystrom_state, float8[], text, jsonb)
-RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans'
+RETURNS ntk_nystrom_state AS 'MODULE_PATHNAME', 'ntk_nystrom_statistics_trans_label'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE ntk_nystrom_statistics(centers ntk_nystrom_state, x float8[], y float8, options jsonb) (

@@ -53,6 +53,20 @@ SELECT max(abs(ntk_predict('nys', x) - ntk_predict('nys_b', x))) < 1e-12 AS equa
 SELECT options->'centers' AS centers, n_train FROM ntk_models WHERE name = 'nys_b';
 -- text form round trip
 SELECT s::text::ntk_nystrom_state::text = s::text AS round_trip FROM stats;
+-- ntk_nystrom_merge: partial states (of groups here, of shards or nodes in a
+-- distributed fit) combined by an aggregate, in any order, through the text form
+CREATE TEMP TABLE parts AS
+SELECT id % 3 AS part, ntk_nystrom_statistics((SELECT s FROM centers), x, y, '{"centers": 50, "seed": 3}')::text AS s
+FROM nys GROUP BY id % 3;
+SELECT ntk_nystrom_state_info(ntk_nystrom_merge(s::ntk_nystrom_state)) - 'bytes' - 'buffered'
+     = (SELECT ntk_nystrom_state_info(s) - 'bytes' - 'buffered' FROM stats) AS same_info FROM parts;
+SELECT ntk_nystrom_fit('nys_m', ntk_nystrom_merge(s::ntk_nystrom_state ORDER BY part DESC), '{"ridge": 1e-3}') IS NOT NULL AS fitted
+FROM parts;
+SELECT max(abs(ntk_predict('nys', x) - ntk_predict('nys_m', x))) < 1e-9 * max(abs(ntk_predict('nys', x))) AS equal FROM nys;
+SELECT ntk_nystrom_state_info(ntk_nystrom_merge(s)) - 'bytes' = (SELECT ntk_nystrom_state_info(s) - 'bytes' FROM centers) AS same_centers
+FROM (SELECT ntk_nystrom_centers(x, y, '{"centers": 50, "seed": 3}') AS s FROM nys GROUP BY id % 4
+      UNION ALL SELECT NULL) p;
+SELECT ntk_nystrom_merge(s) IS NULL AS no_rows FROM centers WHERE false;
 -- exact method through ntk_fit_query runs the ntk_fit aggregate
 SELECT ntk_fit_query('exact_q', 'SELECT x, y FROM nys', '{"ridge": 1e-3}') IS NOT NULL AS fitted;
 SELECT max(abs(ntk_predict('exact', x) - ntk_predict('exact_q', x))) = 0 AS equal FROM nys;
@@ -145,6 +159,8 @@ SELECT ntk_nystrom_fit('e', s, '{}') FROM centers;
 SELECT ntk_nystrom_fit('e', s, '{"depth": 2}') FROM stats;
 \echo :LAST_ERROR_SQLSTATE
 SELECT ntk_nystrom_combine((SELECT s FROM centers), (SELECT s FROM stats));
+\echo :LAST_ERROR_SQLSTATE
+SELECT ntk_nystrom_merge(s) FROM (SELECT s FROM centers UNION ALL SELECT s FROM stats) q;
 \echo :LAST_ERROR_SQLSTATE
 SELECT ntk_nystrom_combine((SELECT s FROM stats),
        (SELECT ntk_nystrom_statistics((SELECT s FROM centers), x, y, '{"depth": 2}') FROM nys));

@@ -131,7 +131,13 @@ PG_FUNCTION_INFO_V1(ntk_nystrom_state_out);
 PG_FUNCTION_INFO_V1(ntk_nystrom_state_recv);
 PG_FUNCTION_INFO_V1(ntk_nystrom_state_send);
 PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans);
+PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans_scalar);
+PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans_vector);
+PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans_label);
 PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans);
+PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans_scalar);
+PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans_vector);
+PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans_label);
 PG_FUNCTION_INFO_V1(ntk_nystrom_combine);
 PG_FUNCTION_INFO_V1(ntk_nystrom_fit);
 PG_FUNCTION_INFO_V1(ntk_nystrom_state_info);
@@ -636,13 +642,40 @@ CheckStatsSize(int m, int d, int k, size_t label_bytes, const NtkParams *p)
 				 errhint("Raise ntk.max_memory, or use fewer centers.")));
 }
 
-/* Whether a row's target is a label, from the aggregate's argument type. */
-static bool
-TargetIsLabel(FunctionCallInfo fcinfo, int argno)
+/*
+ * The type of a pass's target: each overload has an entry point of its own,
+ * since a caller need not pass the call's expression (Citus's
+ * worker_partial_agg calls the transition function without one); the
+ * generic entry point reads it from the expression, and refuses a call
+ * without one rather than read a text as a number.
+ */
+typedef enum NysTarget
 {
-	Oid			t = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	NYS_TARGET_FROM_CALL,
+	NYS_TARGET_SCALAR,
+	NYS_TARGET_VECTOR,
+	NYS_TARGET_LABEL
+} NysTarget;
 
-	return t == TEXTOID || t == VARCHAROID || t == BPCHAROID;
+static NysTarget
+ResolveTarget(FunctionCallInfo fcinfo, int argno, NysTarget target)
+{
+	Oid			t;
+
+	if (target != NYS_TARGET_FROM_CALL)
+		return target;
+	t = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	if (t == TEXTOID || t == VARCHAROID || t == BPCHAROID)
+		return NYS_TARGET_LABEL;
+	if (t == FLOAT8ARRAYOID)
+		return NYS_TARGET_VECTOR;
+	if (t == FLOAT8OID)
+		return NYS_TARGET_SCALAR;
+	ereport(ERROR,
+			(errcode(ERRCODE_INDETERMINATE_DATATYPE),
+			 errmsg("could not determine the type of the target of a Nystrom pass"),
+			 errhint("Call the aggregates ntk_nystrom_centers and ntk_nystrom_statistics, not their transition functions.")));
+	return NYS_TARGET_FROM_CALL;	/* keep compiler quiet */
 }
 
 static int
@@ -700,8 +733,8 @@ AddClass(NysState *s, const char *label)
  * ntk_nystrom_centers(x, target, options): the centers of the rows whose x
  * and target are not NULL, the moments of their features, their labels.
  */
-Datum
-ntk_nystrom_centers_trans(PG_FUNCTION_ARGS)
+static Datum
+CentersTrans(FunctionCallInfo fcinfo, NysTarget target)
 {
 	MemoryContext aggctx;
 	NysState   *s;
@@ -710,7 +743,10 @@ ntk_nystrom_centers_trans(PG_FUNCTION_ARGS)
 	int			len;
 	int			ylen = 1;
 	int			j;
-	bool		label = TargetIsLabel(fcinfo, 2);
+	bool		label;
+
+	target = ResolveTarget(fcinfo, 2, target);
+	label = target == NYS_TARGET_LABEL;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
 		elog(ERROR, "ntk_nystrom_centers_trans called in non-aggregate context");
@@ -726,7 +762,7 @@ ntk_nystrom_centers_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
 	}
 	x = ntk_array_data(PG_GETARG_ARRAYTYPE_P(1), "x", &len);
-	if (!label && get_fn_expr_argtype(fcinfo->flinfo, 2) == FLOAT8ARRAYOID)
+	if (target == NYS_TARGET_VECTOR)
 		(void) ntk_array_data(PG_GETARG_ARRAYTYPE_P(2), "y", &ylen);
 	if (s == NULL)
 	{
@@ -777,6 +813,30 @@ ntk_nystrom_centers_trans(PG_FUNCTION_ARGS)
 		pfree(l);
 	}
 	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+}
+
+Datum
+ntk_nystrom_centers_trans(PG_FUNCTION_ARGS)
+{
+	return CentersTrans(fcinfo, NYS_TARGET_FROM_CALL);
+}
+
+Datum
+ntk_nystrom_centers_trans_scalar(PG_FUNCTION_ARGS)
+{
+	return CentersTrans(fcinfo, NYS_TARGET_SCALAR);
+}
+
+Datum
+ntk_nystrom_centers_trans_vector(PG_FUNCTION_ARGS)
+{
+	return CentersTrans(fcinfo, NYS_TARGET_VECTOR);
+}
+
+Datum
+ntk_nystrom_centers_trans_label(PG_FUNCTION_ARGS)
+{
+	return CentersTrans(fcinfo, NYS_TARGET_LABEL);
 }
 
 /* ---------------------------------------------------------------------
@@ -919,8 +979,8 @@ StatsFromCenters(MemoryContext aggctx, const NysFlat *cf, const NtkFitOptions *o
  * ntk_nystrom_statistics(centers, x, target, options): H and B of the rows
  * against the centers of pass 1.
  */
-Datum
-ntk_nystrom_statistics_trans(PG_FUNCTION_ARGS)
+static Datum
+StatisticsTrans(FunctionCallInfo fcinfo, NysTarget target)
 {
 	MemoryContext aggctx;
 	NysState   *s;
@@ -930,8 +990,10 @@ ntk_nystrom_statistics_trans(PG_FUNCTION_ARGS)
 	double	   *onehot = NULL;
 	int			len;
 	int			ylen = 1;
-	bool		label = TargetIsLabel(fcinfo, 3);
-	Oid			ytype = get_fn_expr_argtype(fcinfo->flinfo, 3);
+	bool		label;
+
+	target = ResolveTarget(fcinfo, 3, target);
+	label = target == NYS_TARGET_LABEL;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
 		elog(ERROR, "ntk_nystrom_statistics_trans called in non-aggregate context");
@@ -954,7 +1016,7 @@ ntk_nystrom_statistics_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
 	}
 
-	if (!label && ytype == FLOAT8ARRAYOID)
+	if (target == NYS_TARGET_VECTOR)
 		y = ntk_array_data(PG_GETARG_ARRAYTYPE_P(3), "y", &ylen);
 	else if (!label)
 	{
@@ -998,6 +1060,30 @@ ntk_nystrom_statistics_trans(PG_FUNCTION_ARGS)
 	if (onehot)
 		pfree(onehot);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+}
+
+Datum
+ntk_nystrom_statistics_trans(PG_FUNCTION_ARGS)
+{
+	return StatisticsTrans(fcinfo, NYS_TARGET_FROM_CALL);
+}
+
+Datum
+ntk_nystrom_statistics_trans_scalar(PG_FUNCTION_ARGS)
+{
+	return StatisticsTrans(fcinfo, NYS_TARGET_SCALAR);
+}
+
+Datum
+ntk_nystrom_statistics_trans_vector(PG_FUNCTION_ARGS)
+{
+	return StatisticsTrans(fcinfo, NYS_TARGET_VECTOR);
+}
+
+Datum
+ntk_nystrom_statistics_trans_label(PG_FUNCTION_ARGS)
+{
+	return StatisticsTrans(fcinfo, NYS_TARGET_LABEL);
 }
 
 /* ---------------------------------------------------------------------

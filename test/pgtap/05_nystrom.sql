@@ -14,7 +14,7 @@
 \set ON_ERROR_STOP true
 
 BEGIN;
-SELECT plan(24);
+SELECT plan(27);
 
 SELECT has_type('ntk_nystrom_state', 'the state type exists');
 SELECT is((SELECT typlen::int FROM pg_type WHERE typname = 'ntk_nystrom_state'), -1,
@@ -40,6 +40,27 @@ SELECT is(count(*)::int, 0, 'every pass aggregate keeps an ntk_nystrom_state')
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.proname IN ('ntk_nystrom_centers', 'ntk_nystrom_statistics')
   AND a.aggtranstype <> 'ntk_nystrom_state'::regtype;
+-- each overload's transition function has its own entry point, which knows
+-- the target's type: Citus's worker_partial_agg calls it without the call's
+-- expression, from which the type could otherwise be read
+SELECT is((SELECT string_agg(pg_get_function_identity_arguments(oid) || ' ' || prosrc, '; ' ORDER BY oid)
+             FROM pg_proc WHERE proname IN ('ntk_nystrom_centers_trans', 'ntk_nystrom_statistics_trans')),
+    'ntk_nystrom_state, double precision[], double precision, jsonb ntk_nystrom_centers_trans_scalar; '
+    'ntk_nystrom_state, double precision[], double precision[], jsonb ntk_nystrom_centers_trans_vector; '
+    'ntk_nystrom_state, double precision[], text, jsonb ntk_nystrom_centers_trans_label; '
+    'ntk_nystrom_state, ntk_nystrom_state, double precision[], double precision, jsonb ntk_nystrom_statistics_trans_scalar; '
+    'ntk_nystrom_state, ntk_nystrom_state, double precision[], double precision[], jsonb ntk_nystrom_statistics_trans_vector; '
+    'ntk_nystrom_state, ntk_nystrom_state, double precision[], text, jsonb ntk_nystrom_statistics_trans_label',
+    'every overload of a pass has an entry point of its own type of target');
+-- ntk_nystrom_merge, the aggregate over states: the same promises
+SELECT is((SELECT p.proparallel::text || ' ' || a.aggtransfn::text || ' ' || a.aggcombinefn::text || ' '
+                  || a.aggtranstype::regtype::text
+             FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+            WHERE a.aggfnoid = 'ntk_nystrom_merge(ntk_nystrom_state)'::regprocedure),
+    's ntk_nystrom_combine ntk_nystrom_combine ntk_nystrom_state',
+    'ntk_nystrom_merge is PARALLEL SAFE, steps and combines with ntk_nystrom_combine over an ntk_nystrom_state');
+SELECT is((SELECT count(*)::int FROM (SELECT ntk_nystrom_merge(s) FROM (VALUES (NULL::ntk_nystrom_state)) v(s)) q
+            WHERE ntk_nystrom_merge IS NULL), 1, 'ntk_nystrom_merge of NULL states is NULL');
 SELECT is(count(*)::int, 0, 'the support functions are PARALLEL SAFE')
 FROM pg_proc WHERE proname IN ('ntk_nystrom_centers_trans', 'ntk_nystrom_statistics_trans',
     'ntk_nystrom_combine', 'ntk_nystrom_state_in', 'ntk_nystrom_state_out',
