@@ -124,8 +124,9 @@ class Shards:
         return "host=%s port=%d user=%s dbname=postgres" % (self.dir, self.ports[i], self.user)
 
 
-def connect(dsn=None, **kw):
-    conn = psycopg2.connect(dsn, **kw) if dsn else psycopg2.connect(**kw)
+def connect(dsn):
+    """An autocommit connection to a shard."""
+    conn = psycopg2.connect(dsn)
     conn.autocommit = True
     return conn
 
@@ -398,10 +399,6 @@ def main():
     rng = testlib.rng(SEED)
     base_port = int(os.environ.get("PGPORT", "5432"))
     user = os.environ.get("PGUSER") or pwd.getpwuid(os.getuid()).pw_name
-    admin = connect(dbname=os.environ.get("PGDATABASE", "postgres"))
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS " + DB + " WITH (FORCE)")
-        cur.execute("CREATE DATABASE " + DB)
     shards = Shards(base_port, user)
     shard_conns = []
     try:
@@ -411,9 +408,8 @@ def main():
             sc = connect(shards.dsn(i))
             sc.cursor().execute("CREATE EXTENSION ntk")
             shard_conns.append(sc)
-        coord = connect(dbname=DB)
+        coord = testlib.create_database(DB)
         cur = coord.cursor()
-        cur.execute("CREATE EXTENSION ntk")
         cur.execute("CREATE EXTENSION dblink")
         cur.execute(ON_SHARDS)
         for i in range(N_SHARDS):
@@ -435,9 +431,7 @@ def main():
         for sc in shard_conns:
             sc.close()
         shards.stop()
-        with admin.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS " + DB + " WITH (FORCE)")
-        admin.close()
+        testlib.drop_database(DB)
     for cat in sorted(max_err):
         print("max relative error %s: %.3g" % (cat, max_err[cat]))
     print("time %.1f s" % (time.time() - t0))
