@@ -130,11 +130,9 @@ PG_FUNCTION_INFO_V1(ntk_nystrom_state_in);
 PG_FUNCTION_INFO_V1(ntk_nystrom_state_out);
 PG_FUNCTION_INFO_V1(ntk_nystrom_state_recv);
 PG_FUNCTION_INFO_V1(ntk_nystrom_state_send);
-PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans);
 PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans_scalar);
 PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans_vector);
 PG_FUNCTION_INFO_V1(ntk_nystrom_centers_trans_label);
-PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans);
 PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans_scalar);
 PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans_vector);
 PG_FUNCTION_INFO_V1(ntk_nystrom_statistics_trans_label);
@@ -643,40 +641,17 @@ CheckStatsSize(int m, int d, int k, size_t label_bytes, const NtkParams *p)
 }
 
 /*
- * The type of a pass's target: each overload has an entry point of its own,
- * since a caller need not pass the call's expression (Citus's
- * worker_partial_agg calls the transition function without one); the
- * generic entry point reads it from the expression, and refuses a call
- * without one rather than read a text as a number.
+ * The type of a pass's target: each overload has an entry point of its own
+ * rather than read the type from the call's expression, which a caller need
+ * not pass (Citus's worker_partial_agg calls the transition function without
+ * one).
  */
 typedef enum NysTarget
 {
-	NYS_TARGET_FROM_CALL,
 	NYS_TARGET_SCALAR,
 	NYS_TARGET_VECTOR,
 	NYS_TARGET_LABEL
 } NysTarget;
-
-static NysTarget
-ResolveTarget(FunctionCallInfo fcinfo, int argno, NysTarget target)
-{
-	Oid			t;
-
-	if (target != NYS_TARGET_FROM_CALL)
-		return target;
-	t = get_fn_expr_argtype(fcinfo->flinfo, argno);
-	if (t == TEXTOID || t == VARCHAROID || t == BPCHAROID)
-		return NYS_TARGET_LABEL;
-	if (t == FLOAT8ARRAYOID)
-		return NYS_TARGET_VECTOR;
-	if (t == FLOAT8OID)
-		return NYS_TARGET_SCALAR;
-	ereport(ERROR,
-			(errcode(ERRCODE_INDETERMINATE_DATATYPE),
-			 errmsg("could not determine the type of the target of a Nystrom pass"),
-			 errhint("Call the aggregates ntk_nystrom_centers and ntk_nystrom_statistics, not their transition functions.")));
-	return NYS_TARGET_FROM_CALL;	/* keep compiler quiet */
-}
 
 static int
 FindClass(char **classes, int n, const char *label)
@@ -745,7 +720,6 @@ CentersTrans(FunctionCallInfo fcinfo, NysTarget target)
 	int			j;
 	bool		label;
 
-	target = ResolveTarget(fcinfo, 2, target);
 	label = target == NYS_TARGET_LABEL;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
@@ -813,12 +787,6 @@ CentersTrans(FunctionCallInfo fcinfo, NysTarget target)
 		pfree(l);
 	}
 	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
-}
-
-Datum
-ntk_nystrom_centers_trans(PG_FUNCTION_ARGS)
-{
-	return CentersTrans(fcinfo, NYS_TARGET_FROM_CALL);
 }
 
 Datum
@@ -992,7 +960,6 @@ StatisticsTrans(FunctionCallInfo fcinfo, NysTarget target)
 	int			ylen = 1;
 	bool		label;
 
-	target = ResolveTarget(fcinfo, 3, target);
 	label = target == NYS_TARGET_LABEL;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
@@ -1060,12 +1027,6 @@ StatisticsTrans(FunctionCallInfo fcinfo, NysTarget target)
 	if (onehot)
 		pfree(onehot);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
-}
-
-Datum
-ntk_nystrom_statistics_trans(PG_FUNCTION_ARGS)
-{
-	return StatisticsTrans(fcinfo, NYS_TARGET_FROM_CALL);
 }
 
 Datum
