@@ -21,6 +21,9 @@
 
 #include <cblas.h>
 #include <float.h>
+#ifdef NTK_HAVE_SIMD_PATHS
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -146,18 +149,56 @@ ntk_points_diag(const NtkParams *p, const double *X, int n, int d,
 	size_t		len = ntk_diag_len(p);
 	int			i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i += 4)
 	{
-		const double *x = X + (size_t) i * d;
-		double		sq = 0.0;
-		NtkStatus	st;
+		double		sq[4] = {0.0, 0.0, 0.0, 0.0};
+		int			c = n - i < 4 ? n - i : 4;
+		int			m;
 		int			k;
 
-		for (k = 0; k < d; k++)
-			sq += x[k] * x[k];
-		st = ntk_point_diag(p, sq, d, diag + (size_t) i * len);
-		if (st != NTK_OK)
-			return st;
+		/*
+		 * Four points' squared norms at once: each sum still runs over k in
+		 * order (the same bits as one point at a time), but four chains of
+		 * additions are in flight instead of one.
+		 */
+		if (c == 4)
+		{
+			const double *x0 = X + (size_t) i * d;
+			const double *x1 = x0 + d;
+			const double *x2 = x1 + d;
+			const double *x3 = x2 + d;
+			double		s0 = 0.0;
+			double		s1 = 0.0;
+			double		s2 = 0.0;
+			double		s3 = 0.0;
+
+			for (k = 0; k < d; k++)
+			{
+				s0 += x0[k] * x0[k];
+				s1 += x1[k] * x1[k];
+				s2 += x2[k] * x2[k];
+				s3 += x3[k] * x3[k];
+			}
+			sq[0] = s0;
+			sq[1] = s1;
+			sq[2] = s2;
+			sq[3] = s3;
+		}
+		else
+			for (m = 0; m < c; m++)
+			{
+				const double *x = X + (size_t) (i + m) * d;
+
+				for (k = 0; k < d; k++)
+					sq[m] += x[k] * x[k];
+			}
+		for (m = 0; m < c; m++)
+		{
+			NtkStatus	st = ntk_point_diag(p, sq[m], d, diag + (size_t) (i + m) * len);
+
+			if (st != NTK_OK)
+				return st;
+		}
 	}
 	return NTK_OK;
 }
@@ -212,13 +253,50 @@ typedef struct SymPanel
 	int			stopped[NTK_MAX_THREADS];	/* per worker: left early (StopRequested) */
 } SymPanel;
 
-/* Any Inf or NaN among v[0 .. count - 1]; branch-free so it vectorizes. */
+#ifdef NTK_HAVE_SIMD_PATHS
+
+/* AnyNonFinite with AVX2, four values per compare. */
+__attribute__((target("avx2")))
+static int
+AnyNonFiniteAvx2(const double *v, int count)
+{
+	__m256d		lim = _mm256_set1_pd(DBL_MAX);
+	__m256d		sign = _mm256_set1_pd(-0.0);
+	__m256d		bad0 = _mm256_setzero_pd();
+	__m256d		bad1 = _mm256_setzero_pd();
+	int			bad = 0;
+	int			i;
+
+	/* |v| > DBL_MAX or unordered (NaN) */
+	for (i = 0; i + 8 <= count; i += 8)
+	{
+		bad0 = _mm256_or_pd(bad0, _mm256_cmp_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(v + i)),
+												lim, _CMP_NLE_UQ));
+		bad1 = _mm256_or_pd(bad1, _mm256_cmp_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(v + i + 4)),
+												lim, _CMP_NLE_UQ));
+	}
+	for (; i < count; i++)
+		bad |= !(fabs(v[i]) <= DBL_MAX);
+	return bad | (_mm256_movemask_pd(_mm256_or_pd(bad0, bad1)) != 0);
+}
+#endif
+
+/*
+ * Any Inf or NaN among v[0 .. count - 1]: with AVX2 where the processor has
+ * it, else branch-free.  GCC at -O2 leaves the plain loop scalar, one value
+ * per compare: 8% of the samples of a depth-3 ReLU Gram's recursion on a
+ * Zen 5 EPYC.
+ */
 static int
 AnyNonFinite(const double *v, int count)
 {
 	int			bad = 0;
 	int			i;
 
+#ifdef NTK_HAVE_SIMD_PATHS
+	if (ntk_cpu_level() > 0)
+		return AnyNonFiniteAvx2(v, count);
+#endif
 	for (i = 0; i < count; i++)
 		bad |= !(fabs(v[i]) <= DBL_MAX);
 	return bad;
