@@ -3,7 +3,8 @@ server.
 
 From a fixed seed it generates a few thousand malformed calls of
 ntk_kernel, nngp_kernel, the ntk_fit and ntk_fit_classifier aggregates, the
-ntk_predict functions, ntk_predict_batch, ntk_evaluate and ntk_drop_model:
+ntk_predict functions, ntk_predict_batch, ntk_evaluate, ntk_drop_model and
+the Nystrom building blocks (ntk_fit_query, the pass aggregates, states):
 
   - arrays: multi-dimensional, with NULL elements, non-1 lower bounds,
     slices (with and without a NULL bitmap), NaN and +-Infinity, subnormal
@@ -18,6 +19,11 @@ ntk_predict functions, ntk_predict_batch, ntk_evaluate and ntk_drop_model:
   - models that do not exist or have the wrong task, and batch queries
     that are not a single read-only SELECT of (bigint, float8[]) or that
     fail while running;
+  - Nystrom states (ntk_nystrom_state) in their text form truncated, with
+    characters flipped, padded or replaced, fed to ntk_nystrom_state_info,
+    ntk_nystrom_fit, ntk_nystrom_combine and ntk_nystrom_merge; states of
+    other centers, kernels or passes combined; the passes' aggregates and
+    ntk_fit_query with the option and query mutations above;
   - the aggregates as window functions, with DISTINCT, FILTER, ORDER BY,
     GROUP BY, no rows, options changing within a group, in a read-only
     transaction and under a 1 ms statement_timeout; some calls under
@@ -818,6 +824,100 @@ def case_misc():
 
 # --- setup ---------------------------------------------------------------------
 
+NYS_OPTS = '{"centers": 5, "seed": 1}'
+NYS_STATES = {}     # kind -> a valid state's text form, made by the first case
+
+
+def nys_states():
+    """Valid states of the fuzz table: centers, statistics, and the same
+    passes with another seed (other centers) and another kernel."""
+    if NYS_STATES:
+        return NYS_STATES
+    for kind, opts in (("c", NYS_OPTS), ("c_seed", '{"centers": 5, "seed": 2}'),
+                       ("c_erf", '{"centers": 5, "seed": 1, "activation": "erf"}')):
+        cur.execute("SELECT ntk_nystrom_centers(x, y, %s)::text FROM fz_train", (opts,))
+        NYS_STATES[kind] = cur.fetchone()[0]
+        cur.execute("SELECT ntk_nystrom_statistics(%s::ntk_nystrom_state, x, y, %s)::text FROM fz_train",
+                    (NYS_STATES[kind], opts))
+        NYS_STATES["s" + kind[1:]] = cur.fetchone()[0]
+    return NYS_STATES
+
+
+def mutate_state(text):
+    """A state's text form, damaged in one of several ways."""
+    r = rng.randrange(7)
+    if r == 0:
+        return text[:rng.randrange(len(text))]
+    if r == 1:
+        i = rng.randrange(len(text))
+        return text[:i] + rng.choice("AZaz09+/=") + text[i + 1:]
+    if r == 2:
+        return text + rng.choice(["A", "AAAA", "====", " ", "\n", "@"])
+    if r == 3:
+        i = rng.randrange(len(text))
+        return text[:i] + rng.choice(["!", "\u00e9", " ", "-", "_"]) + text[i + 1:]
+    if r == 4:
+        return rng.choice(["", "A", "AAAA", "====", "x" * 100, "NYS2", "TllTMg=="])
+    if r == 5:
+        # a block of bytes rewritten in the middle (the doubles, the header)
+        i = rng.randrange(len(text) - 8)
+        return text[:i] + "".join(rng.choice("ABCDEFGHIJ/+") for _ in range(8)) + text[i + 8:]
+    return text
+
+
+def nys_fit_check(rows):
+    """After a Nystrom fit succeeded: its model predicts finite values, or
+    refuses the rows with a data exception (a model of other dimensions)."""
+    cur2 = conn.cursor()
+    try:
+        cur2.execute("SELECT ntk_predict_vector('fz_nys', x) FROM fz_train")
+        return finite_rows(cur2.fetchall())
+    except psycopg2.Error as e:
+        if e.pgcode and e.pgcode.startswith("22"):
+            return None
+        return "its model does not predict: %s %s" % (e.pgcode, e.diag.message_primary)
+
+
+def case_nystrom():
+    st = nys_states()
+    r = rng.randrange(6)
+    if r == 0:
+        run("SELECT ntk_nystrom_state_info(%s::ntk_nystrom_state)"
+            % sql_str(mutate_state(st[rng.choice(list(st))])))
+    elif r == 1:
+        run("SELECT ntk_nystrom_fit('fz_nys', %s::ntk_nystrom_state, %s)" % (
+            sql_str(mutate_state(st[rng.choice(["s", "s", "s_seed", "s_erf", "c"])])),
+            rng.choice(["NULL", "'{}'", "'{\"ridge\": 1e-3}'", "'{\"ridge\": \"auto\"}'",
+                        "'{\"ridge\": [1e-2, 10]}'", options_expr() or "NULL"])), nys_fit_check)
+    elif r == 2:
+        a, b = rng.choice(list(st)), rng.choice(list(st))
+        run("SELECT ntk_nystrom_state_info(ntk_nystrom_combine(%s::ntk_nystrom_state, %s::ntk_nystrom_state))"
+            % (sql_str(st[a] if rng.random() < 0.7 else mutate_state(st[a])), sql_str(st[b])))
+    elif r == 3:
+        states = [st[rng.choice(["s", "s", "s_seed", "s_erf", "c"])] for _ in range(rng.randrange(1, 4))]
+        run("SELECT ntk_nystrom_fit('fz_nys', ntk_nystrom_merge(s::ntk_nystrom_state)) FROM unnest(%s::text[]) s"
+            % sql_str("{" + ",".join('"%s"' % t for t in states) + "}"), nys_fit_check)
+    elif r == 4:
+        target = rng.choice(["y", "yv", "label", "NULL::float8", "x", "i::float8"])
+        centers = sql_str(rng.choice([st["c"], st["c_erf"], st["s"], mutate_state(st["c"])]))
+        run(rng.choice([
+            "SELECT ntk_nystrom_state_info(ntk_nystrom_centers(%s, %s, %s)) FROM fz_train" % (
+                rng.choice(["x", any_array(3)]), target, options_expr() or "NULL"),
+            "SELECT ntk_nystrom_state_info(ntk_nystrom_statistics(%s::ntk_nystrom_state, %s, %s, %s)) FROM fz_train" % (
+                centers, rng.choice(["x", any_array(3)]), target, rng.choice([sql_str(NYS_OPTS), options_expr() or "NULL"]))]),
+            parallel=rng.random() < 0.2)
+    else:
+        q = rng.choice(["SELECT x, y FROM fz_train", "SELECT x, label FROM fz_train",
+                        "SELECT x, yv FROM fz_train", "SELECT x FROM fz_train",
+                        "SELECT x, y, y FROM fz_train", "SELECT %s, 1.0::float8" % any_array(3),
+                        "SELECT x, y FROM fz_train WHERE false", "SELECT x::real[], y FROM fz_train",
+                        "DELETE FROM fz_train RETURNING x, y", "SELECT x, y FROM fz_missing",
+                        "SELECT x, 1 / (i - 6) FROM fz_train"])
+        opts = rng.choice([sql_str('{"method": "nystrom", "centers": 4}'), sql_str(NYS_OPTS),
+                           options_expr() or "NULL"])
+        run("SELECT ntk_fit_query('fz_nys', $fzq$%s$fzq$, %s)" % (q, opts), nys_fit_check)
+
+
 def setup():
     global conn, cur
     c0 = psycopg2.connect(dbname="postgres")
@@ -924,7 +1024,7 @@ def main():
     setup()
     directed()
     kinds = [(case_kernel, 20), (case_fit, 35), (case_predict, 20), (case_batch, 15), (case_misc, 10),
-             (case_evaluate, 8)]
+             (case_evaluate, 8), (case_nystrom, 8)]
     total = sum(w for _, w in kinds)
     for i in range(CASES):
         if time.time() - START > BUDGET:
