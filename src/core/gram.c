@@ -149,56 +149,18 @@ ntk_points_diag(const NtkParams *p, const double *X, int n, int d,
 	size_t		len = ntk_diag_len(p);
 	int			i;
 
-	for (i = 0; i < n; i += 4)
+	for (i = 0; i < n; i++)
 	{
-		double		sq[4] = {0.0, 0.0, 0.0, 0.0};
-		int			c = n - i < 4 ? n - i : 4;
-		int			m;
+		const double *x = X + (size_t) i * d;
+		double		sq = 0.0;
+		NtkStatus	st;
 		int			k;
 
-		/*
-		 * Four points' squared norms at once: each sum still runs over k in
-		 * order (the same bits as one point at a time), but four chains of
-		 * additions are in flight instead of one.
-		 */
-		if (c == 4)
-		{
-			const double *x0 = X + (size_t) i * d;
-			const double *x1 = x0 + d;
-			const double *x2 = x1 + d;
-			const double *x3 = x2 + d;
-			double		s0 = 0.0;
-			double		s1 = 0.0;
-			double		s2 = 0.0;
-			double		s3 = 0.0;
-
-			for (k = 0; k < d; k++)
-			{
-				s0 += x0[k] * x0[k];
-				s1 += x1[k] * x1[k];
-				s2 += x2[k] * x2[k];
-				s3 += x3[k] * x3[k];
-			}
-			sq[0] = s0;
-			sq[1] = s1;
-			sq[2] = s2;
-			sq[3] = s3;
-		}
-		else
-			for (m = 0; m < c; m++)
-			{
-				const double *x = X + (size_t) (i + m) * d;
-
-				for (k = 0; k < d; k++)
-					sq[m] += x[k] * x[k];
-			}
-		for (m = 0; m < c; m++)
-		{
-			NtkStatus	st = ntk_point_diag(p, sq[m], d, diag + (size_t) (i + m) * len);
-
-			if (st != NTK_OK)
-				return st;
-		}
+		for (k = 0; k < d; k++)
+			sq += x[k] * x[k];
+		st = ntk_point_diag(p, sq, d, diag + (size_t) i * len);
+		if (st != NTK_OK)
+			return st;
 	}
 	return NTK_OK;
 }
