@@ -171,7 +171,6 @@ ntk_fit_nystrom_rows(NtkNystromRows *rows)
 	double	   *mean = NULL;
 	double	   *scale = NULL;
 	char	  **classes = NULL;
-	int		   *labels = NULL;
 	int			m;
 	int			i0;
 	size_t		i;
@@ -242,12 +241,8 @@ ntk_fit_nystrom_rows(NtkNystromRows *rows)
 		}
 		Y = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * k * sizeof(double));
 		memset(Y, 0, (size_t) n * k * sizeof(double));
-		labels = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) n * sizeof(int));
 		for (i = 0; i < (size_t) n; i++)
-		{
-			labels[i] = remap[rows->labels[i]];
-			Y[i * k + labels[i]] = 1.0;
-		}
+			Y[i * k + remap[rows->labels[i]]] = 1.0;
 		pfree(remap);
 	}
 	else
@@ -300,10 +295,7 @@ ntk_fit_nystrom_rows(NtkNystromRows *rows)
 	in.stats = &stats;
 	in.n_skipped = rows->n_skipped;
 	in.timings = timings.data;
-	in.X = rows->X;
-	in.n = n;
-	in.Y = labels ? NULL : rows->Y;
-	in.labels = labels;
+	in.guarded = true;			/* ntk_check_memory above */
 	return ntk_nystrom_solve_store(&in, &pr);
 }
 
@@ -505,7 +497,7 @@ ntk_nystrom_solve_store(const NtkNystromSolveInput *in, NtkFitProgress *pr)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("statistics of model \"%s\" hold no rows", in->name)));
-	if (selecting && in->X == NULL)
+	if (selecting && !in->guarded)
 		CheckSelectMemory(in);
 
 	/* K_mm of the (standardized) centers */

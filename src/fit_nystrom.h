@@ -67,21 +67,13 @@ typedef struct NtkNystromSolveInput
 	NtkNystromStats *stats;		/* H (lower triangle) and B, overwritten */
 	int64		n_skipped;
 	const char *timings;		/* ", \"phase\": s" pairs of the earlier phases */
-
-	/*
-	 * The rows, for the training error from predictions (the in-memory
-	 * fit); X NULL: the training error from the statistics alone.
-	 */
-	const double *X;			/* n x d row-major, standardized as C */
-	int			n;
-	const double *Y;			/* regression: n x k row-major */
-	const int  *labels;			/* classification: index into classes */
+	bool		guarded;		/* the memory guard counted a ridge selection */
 } NtkNystromSolveInput;
 
 /*
  * K_mm, the solve (or, with ridge candidates, the selection by GCV and the
- * solve with the chosen ridge), the training error and the store; the
- * model's id.
+ * solve with the chosen ridge), the training error from the statistics
+ * and the store; the model's id.
  */
 extern int64 ntk_nystrom_solve_store(const NtkNystromSolveInput *in,
 									 NtkFitProgress *pr);

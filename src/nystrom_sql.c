@@ -1244,11 +1244,7 @@ FitStats(const char *name, NysState *s, NtkFitOptions *opts, NtkFitProgress *pr,
 	in.stats = &s->st;
 	in.n_skipped = s->n_skipped;
 	in.timings = timings;
-	/* no rows here: the training error from the statistics */
-	in.X = NULL;
-	in.n = 0;
-	in.Y = NULL;
-	in.labels = NULL;
+	in.guarded = false;
 	return ntk_nystrom_solve_store(&in, pr);
 }
 
