@@ -244,8 +244,8 @@ AnyNonFiniteAvx2(const double *v, int count)
 #endif
 
 /*
- * Any Inf or NaN among v[0 .. count - 1]: with AVX2 where the processor has
- * it, else branch-free.  GCC at -O2 leaves the plain loop scalar, one value
+ * Any Inf or NaN among v[0 .. count - 1]: with AVX2 where the recursion
+ * takes a vector path, else branch-free.  GCC at -O2 leaves the plain loop scalar, one value
  * per compare: 8% of the samples of a depth-3 ReLU Gram's recursion on a
  * Zen 5 EPYC.
  */
@@ -256,7 +256,8 @@ AnyNonFinite(const double *v, int count)
 	int			i;
 
 #ifdef NTK_HAVE_SIMD_PATHS
-	if (ntk_cpu_level() > 0)
+	/* the recursion's path, so that forcing the portable one tests the loop */
+	if (ntk_recursion_vectorized() > 0)
 		return AnyNonFiniteAvx2(v, count);
 #endif
 	for (i = 0; i < count; i++)
