@@ -45,8 +45,8 @@ static const char *const path_name[NPATHS] = {"portable", "avx2", "avx512"};
 /* recorded digests, per path (see the header) */
 static const uint64_t want_digest[NPATHS] = {
 	0xecfa7da2e9b89ed4ULL,
-	0x19e72329b409eb6fULL,
-	0x496c8fb32f1951a0ULL,
+	0x81b999c42db422bfULL,
+	0xeaf4c86966297d0bULL,
 };
 
 static uint64_t rng_state;
