@@ -35,9 +35,10 @@
 /*
  * Columns per block of a Gram matrix's dot products (fewer for d > 30000,
  * see DotBlockWidth): a dsyrk on the diagonal block and a dgemm below it,
- * each threaded by OpenBLAS.  All dot products first, then all of the
- * recursion: 1.04x the time of one dsyrk, where single-threaded dgemm
- * panels per worker interleaved with the recursion took 1.2x.
+ * each threaded by OpenBLAS (a Gram of up to NTK_DOT_WHOLE_FLOPS: one
+ * dsyrk).  All dot products first, then all of the recursion: 1.04x the
+ * time of one dsyrk, where single-threaded dgemm panels per worker
+ * interleaved with the recursion took 1.2x.
  */
 #define NTK_DOT_BLOCK 1024
 
@@ -133,6 +134,18 @@ NowNs(void)
  * d ~ 30000 the block itself narrows so that its dsyrk fits.
  */
 #define NTK_DOT_FLOPS 3.2e10
+
+/*
+ * A symmetric Gram whose whole lower triangle is at most this many flops a
+ * thread (n (n + 1) d <= threads x 2.6e10: n = 8000 at d = 784 on two
+ * threads, ~5760 on one) is one dsyrk, one step of ~0.65 s at 40 GFLOPS a
+ * thread.  Blocks cost 3-4% more than the single call at n = 8000, d = 784
+ * on two threads (Zen 5, Haswell kernels), whatever their width (1024 to
+ * 4000 columns or rows), and the Haswell and Zen kernels give every entry
+ * the same bits either way (dsyrk and dgemm sum a dot product alike; the
+ * SkylakeX ones differ in the last bits, as they do between thread counts).
+ */
+#define NTK_DOT_WHOLE_FLOPS 2.6e10
 
 
 
@@ -333,6 +346,8 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 
 	if (n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
+	if ((double) n * (n + 1) * d <= NTK_DOT_WHOLE_FLOPS * nworkers)
+		dot_block = n;
 	ntk_diag_transpose(p, diag, n, kt, rt);
 
 	/* progress: the dot products' share of the work, by measured costs */
