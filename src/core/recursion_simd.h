@@ -351,6 +351,24 @@ SIMD(RecurseTail) (SIMD(ChunkFn) chunk, int group, const NtkParams *p,
 	memcpy(vals, tv, count * sizeof(double));
 }
 
+/* count pairs by chunk: CHUNK at a time, then the tail past a whole group */
+SIMD_TARGET static inline __attribute__((always_inline)) void
+SIMD(RecurseChunks) (SIMD(ChunkFn) chunk, int group, const NtkParams *p,
+					 NtkKernelKind kind, int d, double *vals, int count,
+					 const double *kt, const double *rt, size_t stride,
+					 const double *zdiag)
+{
+	int			full = count - count % group;
+	int			c0;
+
+	for (c0 = 0; c0 < full; c0 += CHUNK)
+		chunk(p, kind, d, vals + c0, full - c0 < CHUNK ? full - c0 : CHUNK,
+			  kt + c0, rt + c0, stride, zdiag);
+	if (full < count)
+		SIMD(RecurseTail) (chunk, group, p, kind, d, vals + full, count - full,
+						   kt + full, rt + full, stride, zdiag);
+}
+
 /*
  * One chunk of c <= CHUNK pairs (a multiple of SIMD_RELU_GROUP) of
  * ntk_recurse_relu, kept in L1 across all layers; with a variance out of
@@ -430,8 +448,6 @@ SIMD(ntk_recurse_relu) (const NtkParams *p, NtkKernelKind kind, int d,
 	int			L1 = p->depth + 1;
 	const double *kz = zdiag;
 	double		zmax = 0.0;
-	int			full = count - count % SIMD_RELU_GROUP;
-	int			c0;
 	int			l;
 
 	for (l = 0; l < L1; l++)
@@ -446,12 +462,8 @@ SIMD(ntk_recurse_relu) (const NtkParams *p, NtkKernelKind kind, int d,
 		return;
 	}
 
-	for (c0 = 0; c0 < full; c0 += CHUNK)
-		SIMD(ReluChunk) (p, kind, d, vals + c0, full - c0 < CHUNK ? full - c0 : CHUNK,
-						 kt + c0, rt + c0, stride, zdiag);
-	if (full < count)
-		SIMD(RecurseTail) (SIMD(ReluChunk), SIMD_RELU_GROUP, p, kind, d, vals + full,
-						   count - full, kt + full, rt + full, stride, zdiag);
+	SIMD(RecurseChunks) (SIMD(ReluChunk), SIMD_RELU_GROUP, p, kind, d, vals, count,
+						 kt, rt, stride, zdiag);
 }
 
 /* Whether a variance is 0 or within the erf vector path's range (per lane). */
@@ -593,8 +605,6 @@ SIMD(ntk_recurse_erf) (const NtkParams *p, NtkKernelKind kind, int d,
 {
 	int			L1 = p->depth + 1;
 	const double *kz = zdiag;
-	int			full = count - count % NTK_ERF_GROUP;
-	int			c0;
 	int			l;
 
 	for (l = 0; l < L1; l++)
@@ -604,12 +614,8 @@ SIMD(ntk_recurse_erf) (const NtkParams *p, NtkKernelKind kind, int d,
 			return;
 		}
 
-	for (c0 = 0; c0 < full; c0 += CHUNK)
-		SIMD(ErfChunk) (p, kind, d, vals + c0, full - c0 < CHUNK ? full - c0 : CHUNK,
-						kt + c0, rt + c0, stride, zdiag);
-	if (full < count)
-		SIMD(RecurseTail) (SIMD(ErfChunk), NTK_ERF_GROUP, p, kind, d, vals + full,
-						   count - full, kt + full, rt + full, stride, zdiag);
+	SIMD(RecurseChunks) (SIMD(ErfChunk), NTK_ERF_GROUP, p, kind, d, vals, count,
+						 kt, rt, stride, zdiag);
 }
 
 #undef NTK_ERF_GROUP
