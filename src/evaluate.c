@@ -35,7 +35,6 @@
 
 #include <math.h>
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -47,7 +46,6 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/portal.h"
 
 #include "arrays.h"
 #include "memory.h"
@@ -446,13 +444,40 @@ ClassificationJson(EvalState *es, StringInfo s)
 	appendStringInfoChar(s, ']');
 }
 
+/* The buffers of ntk_evaluate's blocks. */
+typedef struct EvalRun
+{
+	EvalState  *es;
+	double	   *Q;
+	double	   *qdiag;
+	double	   *Kq;
+	double	   *P;
+	double	   *Y;
+	int		   *T;
+} EvalRun;
+
+/* NtkBatchColumnsFn */
+static void
+EvalColumns(void *arg, TupleDesc desc)
+{
+	CheckColumns(((EvalRun *) arg)->es, desc);
+}
+
+/* NtkBatchBlockFn: detoasted inputs live one block; new labels go to es's context */
+static void
+EvalBlock(void *arg, SPITupleTable *tt, uint64 rows)
+{
+	EvalRun    *er = (EvalRun *) arg;
+
+	EvaluateBlock(er->es, tt, rows, er->Q, er->qdiag, er->Kq, er->P, er->Y, er->T);
+}
+
 Datum
 ntk_evaluate(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Jsonb	   *opts = PG_GETARG_JSONB_P(2);
-	bool		save_read_only = XactReadOnly;
 	NtkModel   *m;
 	EvalState	es;
 	StringInfoData s;
@@ -482,61 +507,23 @@ ntk_evaluate(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		SPIPlanPtr	plan;
-		Portal		portal;
 		int			block = ntk_batch_block_rows(m);
 		size_t		len = ntk_diag_len(&m->params);
-		double	   *Q;
-		double	   *qdiag;
-		double	   *Kq;
-		double	   *P;
-		double	   *Y;
-		int		   *T;
-		MemoryContext blockcxt;
+		EvalRun		er;
 
-		Q = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->d * sizeof(double));
-		qdiag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * len * sizeof(double));
-		Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
-		P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
-		Y = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
-		T = palloc(block * sizeof(int));
+		er.es = &es;
+		er.Q = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->d * sizeof(double));
+		er.qdiag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * len * sizeof(double));
+		er.Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
+		er.P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
+		er.Y = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
+		er.T = palloc(block * sizeof(int));
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		plan = SPI_prepare(query, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the ntk_evaluate query: %s",
-				 SPI_result_code_string(SPI_result));
-		ntk_batch_check_query(plan, "ntk_evaluate", EVAL_COLUMNS);
-
-		/* whatever the query calls must not write either */
-		XactReadOnly = true;
-		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-		CheckColumns(&es, portal->tupDesc);
-		blockcxt = AllocSetContextCreate(CurrentMemoryContext, "ntk_evaluate block",
-										 ALLOCSET_DEFAULT_SIZES);
-		for (;;)
-		{
-			MemoryContext old;
-
-			CHECK_FOR_INTERRUPTS();
-			SPI_cursor_fetch(portal, true, block);
-			if (SPI_processed == 0)
-				break;
-			/* detoasted inputs live one block; new labels go to es's context */
-			old = MemoryContextSwitchTo(blockcxt);
-			EvaluateBlock(&es, SPI_tuptable, SPI_processed, Q, qdiag, Kq, P, Y, T);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(blockcxt);
-			SPI_freetuptable(SPI_tuptable);
-		}
-		SPI_cursor_close(portal);
-		XactReadOnly = save_read_only;
-		SPI_finish();
+		ntk_batch_run_query(query, "ntk_evaluate", EVAL_COLUMNS, block,
+							EvalColumns, EvalBlock, &er);
 	}
 	PG_FINALLY();
 	{
-		XactReadOnly = save_read_only;
 		ntk_model_unpin(m);
 	}
 	PG_END_TRY();

@@ -36,6 +36,21 @@ extern ArrayType *ntk_float8_array(const double *v, int k);
 /* Refuses a query that is not a single plain SELECT (fn names the caller). */
 extern void ntk_batch_check_query(SPIPlanPtr plan, const char *fn, const char *columns);
 
+/*
+ * Runs a caller's query through SPI and hands its rows to block_fn, at most
+ * block rows at a time, in a memory context reset after each block: checks
+ * the query (ntk_batch_check_query), lets columns_fn check its row type, and
+ * runs it with the transaction read-only, so that nothing it calls writes
+ * either.  Cancels are seen between blocks.
+ */
+typedef void (*NtkBatchColumnsFn) (void *arg, TupleDesc desc);
+typedef void (*NtkBatchBlockFn) (void *arg, SPITupleTable *tt, uint64 rows);
+
+extern void ntk_batch_run_query(const char *query, const char *fn,
+								const char *columns, int block,
+								NtkBatchColumnsFn columns_fn,
+								NtkBatchBlockFn block_fn, void *arg);
+
 /* Whether a query's x column may have this type (float8[] or real[]). */
 extern bool ntk_batch_x_type_ok(Oid type);
 

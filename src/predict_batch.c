@@ -68,8 +68,59 @@ ntk_batch_check_query(SPIPlanPtr plan, const char *fn, const char *columns)
 	}
 }
 
+void
+ntk_batch_run_query(const char *query, const char *fn, const char *columns,
+					int block, NtkBatchColumnsFn columns_fn,
+					NtkBatchBlockFn block_fn, void *arg)
+{
+	bool		save_read_only = XactReadOnly;
+
+	PG_TRY();
+	{
+		SPIPlanPtr	plan;
+		Portal		portal;
+		MemoryContext blockcxt;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		plan = SPI_prepare(query, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the %s query: %s", fn,
+				 SPI_result_code_string(SPI_result));
+		ntk_batch_check_query(plan, fn, columns);
+
+		XactReadOnly = true;
+		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+		columns_fn(arg, portal->tupDesc);
+		blockcxt = AllocSetContextCreate(CurrentMemoryContext, "ntk query block",
+										 ALLOCSET_DEFAULT_SIZES);
+		for (;;)
+		{
+			MemoryContext old;
+
+			CHECK_FOR_INTERRUPTS();
+			SPI_cursor_fetch(portal, true, block);
+			if (SPI_processed == 0)
+				break;
+			old = MemoryContextSwitchTo(blockcxt);
+			block_fn(arg, SPI_tuptable, SPI_processed);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(blockcxt);
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+		XactReadOnly = save_read_only;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		XactReadOnly = save_read_only;
+	}
+	PG_END_TRY();
+}
+
 static void
-CheckBatchColumns(TupleDesc desc)
+CheckBatchColumns(void *arg, TupleDesc desc)
 {
 	Oid			idtype;
 
@@ -197,13 +248,37 @@ PredictBlock(NtkModel *m, SPITupleTable *tt, uint64 rows, ReturnSetInfo *rsinfo,
 	}
 }
 
+
+/* The buffers of ntk_predict_batch's blocks. */
+typedef struct BatchRun
+{
+	NtkModel   *m;
+	ReturnSetInfo *rsinfo;
+	double	   *Q;
+	double	   *qdiag;
+	double	   *Kq;
+	double	   *P;
+	int64	   *ids;
+	bool	   *idnull;
+	bool	   *xnull;
+} BatchRun;
+
+/* NtkBatchBlockFn: detoasted inputs and result arrays live one block */
+static void
+BatchBlock(void *arg, SPITupleTable *tt, uint64 rows)
+{
+	BatchRun   *br = (BatchRun *) arg;
+
+	PredictBlock(br->m, tt, rows, br->rsinfo, br->Q, br->qdiag, br->Kq, br->P,
+				 br->ids, br->idnull, br->xnull);
+}
+
 Datum
 ntk_predict_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bool		save_read_only = XactReadOnly;
 	NtkModel   *m;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -213,65 +288,25 @@ ntk_predict_batch(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		SPIPlanPtr	plan;
-		Portal		portal;
 		size_t		len = ntk_diag_len(&m->params);
-		int			block;
-		double	   *Q;
-		double	   *qdiag;
-		double	   *Kq;
-		double	   *P;
-		int64	   *ids;
-		bool	   *idnull;
-		bool	   *xnull;
-		MemoryContext blockcxt;
+		int			block = ntk_batch_block_rows(m);
+		BatchRun	br;
 
-		block = ntk_batch_block_rows(m);
-		Q = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->d * sizeof(double));
-		qdiag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * len * sizeof(double));
-		Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
-		P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
-		ids = palloc(block * sizeof(int64));
-		idnull = palloc(block * sizeof(bool));
-		xnull = palloc(block * sizeof(bool));
+		br.m = m;
+		br.rsinfo = rsinfo;
+		br.Q = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->d * sizeof(double));
+		br.qdiag = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * len * sizeof(double));
+		br.Kq = ntk_alloc_huge(CurrentMemoryContext, (size_t) block * m->n * sizeof(double));
+		br.P = MemoryContextAllocHuge(CurrentMemoryContext, (size_t) block * m->k * sizeof(double));
+		br.ids = palloc(block * sizeof(int64));
+		br.idnull = palloc(block * sizeof(bool));
+		br.xnull = palloc(block * sizeof(bool));
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		plan = SPI_prepare(query, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the ntk_predict_batch query: %s",
-				 SPI_result_code_string(SPI_result));
-		ntk_batch_check_query(plan, "ntk_predict_batch", "(id bigint, x float8[])");
-
-		/* whatever the query calls must not write either */
-		XactReadOnly = true;
-		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-		CheckBatchColumns(portal->tupDesc);
-		blockcxt = AllocSetContextCreate(CurrentMemoryContext, "ntk_predict_batch block",
-										 ALLOCSET_DEFAULT_SIZES);
-		for (;;)
-		{
-			MemoryContext old;
-
-			CHECK_FOR_INTERRUPTS();
-			SPI_cursor_fetch(portal, true, block);
-			if (SPI_processed == 0)
-				break;
-			/* detoasted inputs and result arrays live one block */
-			old = MemoryContextSwitchTo(blockcxt);
-			PredictBlock(m, SPI_tuptable, SPI_processed, rsinfo,
-						 Q, qdiag, Kq, P, ids, idnull, xnull);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(blockcxt);
-			SPI_freetuptable(SPI_tuptable);
-		}
-		SPI_cursor_close(portal);
-		XactReadOnly = save_read_only;
-		SPI_finish();
+		ntk_batch_run_query(query, "ntk_predict_batch", "(id bigint, x float8[])",
+							block, CheckBatchColumns, BatchBlock, &br);
 	}
 	PG_FINALLY();
 	{
-		XactReadOnly = save_read_only;
 		ntk_model_unpin(m);
 	}
 	PG_END_TRY();
