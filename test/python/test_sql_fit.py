@@ -65,17 +65,6 @@ def check_close(got, want, msg, tol=TOL, category="vs numpy at new points"):
 
 # --- connections and data ----------------------------------------------------
 
-def setup_database():
-    conn = testlib.create_database(DBNAME)
-    with conn.cursor() as cur:
-        cur.execute("SET extra_float_digits = 3")
-    return conn
-
-
-def drop_database():
-    testlib.drop_database(DBNAME)
-
-
 def tolist(a):
     return None if a is None else [float(v) for v in a]
 
@@ -800,34 +789,26 @@ def met_of(cur, name):
     return cur.fetchone()[0]
 
 
+def run_tests(conn, cur):
+    rng = testlib.rng(20240611)
+    cur.execute("SET extra_float_digits = 3")
+    test_scalar_grid(cur, rng)
+    test_standardize(cur, rng)
+    test_multi_output(cur, rng)
+    test_classifier(cur, rng)
+    test_paths(cur, rng)
+    test_nulls(cur, rng)
+    test_group_by(cur, rng)
+    test_replace(conn, cur, rng)
+    test_no_rows(cur, rng)
+    test_model_columns(cur, rng)
+    test_rows_released(cur, rng)
+    test_overlap(cur, rng)
+
+
 def main():
     t0 = time.time()
-    rng = testlib.rng(20240611)
-    conn = setup_database()
-    cur = conn.cursor()
-    try:
-        test_scalar_grid(cur, rng)
-        test_standardize(cur, rng)
-        test_multi_output(cur, rng)
-        test_classifier(cur, rng)
-        test_paths(cur, rng)
-        test_nulls(cur, rng)
-        test_group_by(cur, rng)
-        test_replace(conn, cur, rng)
-        test_no_rows(cur, rng)
-        test_model_columns(cur, rng)
-        test_rows_released(cur, rng)
-        test_overlap(cur, rng)
-        cur.execute("SELECT string_agg(name, ', ' ORDER BY name) FROM ntk_models")
-        left = cur.fetchone()[0]
-        check(left is None, "every test model was dropped: ntk_models is empty (left: %s)" % left)
-    except Exception as e:     # report, then still clean up
-        import traceback
-        traceback.print_exc()
-        check(False, "unexpected exception: %s" % e)
-    finally:
-        conn.close()
-        drop_database()
+    testlib.run_in_database(DBNAME, run_tests, check)
     for cat in sorted(max_err):
         print("max relative error %s: %.3g" % (cat, max_err[cat]))
     print("time %.1f s" % (time.time() - t0))

@@ -86,14 +86,6 @@ def check_close(got, want, msg, tol, category):
     return check(e <= tol, "%s (rel err %.2e)" % (msg, e))
 
 
-def setup_database():
-    return testlib.create_database(DBNAME)
-
-
-def drop_database():
-    testlib.drop_database(DBNAME)
-
-
 def load(cur, table, X, Y=None, labels=None):
     vector = Y is not None and np.ndim(Y) == 2
     cur.execute("DROP TABLE IF EXISTS %s" % table)
@@ -609,31 +601,22 @@ def test_corrupt_states(cur, rng):
     cur.execute("SELECT ntk_drop_model('cz') WHERE EXISTS (SELECT 1 FROM ntk_models WHERE name = 'cz')")
 
 
+def run_tests(conn, cur):
+    rng = testlib.rng(20261207)
+    test_reference(cur, rng)
+    test_every_row(cur, rng)
+    test_classifier_and_multi(cur, rng)
+    # their own generator: the data of the tests after them stay as they were
+    test_selection(cur, testlib.rng(20261220))
+    test_training_error(cur, testlib.rng(20261221))
+    test_combine(cur, rng)
+    test_corrupt_states(cur, rng)
+    test_parallel(cur, rng)
+
+
 def main():
     t0 = time.time()
-    rng = testlib.rng(20261207)
-    conn = setup_database()
-    cur = conn.cursor()
-    try:
-        test_reference(cur, rng)
-        test_every_row(cur, rng)
-        test_classifier_and_multi(cur, rng)
-        # their own generator: the data of the tests after them stay as they were
-        test_selection(cur, testlib.rng(20261220))
-        test_training_error(cur, testlib.rng(20261221))
-        test_combine(cur, rng)
-        test_corrupt_states(cur, rng)
-        test_parallel(cur, rng)
-        cur.execute("SELECT string_agg(name, ', ' ORDER BY name) FROM ntk_models")
-        left = cur.fetchone()[0]
-        check(left is None, "every test model was dropped (left: %s)" % left)
-    except Exception as e:     # report, then still clean up
-        import traceback
-        traceback.print_exc()
-        check(False, "unexpected exception: %s" % e)
-    finally:
-        conn.close()
-        drop_database()
+    testlib.run_in_database(DBNAME, run_tests, check)
     for cat in sorted(max_err):
         print("max relative error %s: %.3g" % (cat, max_err[cat]))
     print("time %.1f s" % (time.time() - t0))

@@ -15,7 +15,10 @@ checks.finish(seeds) prints the seeds after a failure and the last line,
 Databases.  The SQL tests connect with the PG* environment variables:
 connect(dbname) gives an autocommit connection, create_database(name) a
 fresh database with the extension (dropping one left by an earlier run) and
-a connection to it, drop_database(name) removes it.
+a connection to it, drop_database(name) removes it.  run_in_database(name,
+body, check) runs body(conn, cur) in such a database, checks that it left no
+model behind, records an unexpected exception as a failed check, and drops
+the database whatever happened.
 
 Paths.  HERE is test/python, ROOT the repository; other scripts import the
 numpy reference with sys.path.insert(0, os.path.join(ROOT, "test", "python"))
@@ -24,6 +27,7 @@ followed by import ntk_ref.
 
 import os
 import sys
+import traceback
 
 import numpy as np
 
@@ -122,3 +126,23 @@ def create_database(name):
     with conn.cursor() as cur:
         cur.execute("CREATE EXTENSION ntk")
     return conn
+
+
+def run_in_database(name, body, check):
+    """Runs body(conn, cur) in a fresh database name (create_database), then
+    checks with check(ok, msg) that ntk_models is empty; an exception is
+    printed and recorded as a failed check; the database is dropped in every
+    case."""
+    conn = create_database(name)
+    cur = conn.cursor()
+    try:
+        body(conn, cur)
+        cur.execute("SELECT string_agg(name, ', ' ORDER BY name) FROM ntk_models")
+        left = cur.fetchone()[0]
+        check(left is None, "every test model was dropped: ntk_models is empty (left: %s)" % left)
+    except Exception as e:     # report, then still clean up
+        traceback.print_exc()
+        check(False, "unexpected exception: %s" % e)
+    finally:
+        conn.close()
+        drop_database(name)
