@@ -216,6 +216,14 @@ def random_data(rng, n, d):
     return X, y
 
 
+def fetch_xy(cur, table):
+    """The Python path's fetch: x and y of every row of table as numpy arrays."""
+    cur.execute("SELECT x, y FROM %s" % table)
+    fetched = cur.fetchall()
+    return (np.array([r[0] for r in fetched], dtype=np.float64),
+            np.array([r[1] for r in fetched], dtype=np.float64))
+
+
 def timed(fn, reps):
     """Runs fn reps times; returns (median seconds, min seconds, last result)."""
     ts, res = [], None
@@ -296,12 +304,8 @@ def bench_fit(cur, rng, rows):
     if not ARGS.skip_python:
         log("fit: Python path: fetch with psycopg2")
         t0 = now()
-        cur.execute("SELECT x, y FROM bench_fit_data")
-        fetched = cur.fetchall()
-        Xp = np.array([r[0] for r in fetched], dtype=np.float64)
-        yp = np.array([r[1] for r in fetched], dtype=np.float64)
+        Xp, yp = fetch_xy(cur, "bench_fit_data")
         py["fetch"] = now() - t0
-        del fetched
         log("fit: Python path: numpy NTK Gram")
         t0 = now()
         K = ntk_numpy(Xp, depth=depth)
@@ -452,12 +456,8 @@ def bench_nystrom_fit(cur, rng, rows):
         return res
     log("nystrom: numpy path: fetch with psycopg2")
     t0 = now()
-    cur.execute("SELECT x, y FROM bench_nys_data")
-    fetched = cur.fetchall()
-    Xp = np.array([r[0] for r in fetched], dtype=np.float64)
-    yp = np.array([r[1] for r in fetched], dtype=np.float64)
+    Xp, yp = fetch_xy(cur, "bench_nys_data")
     t_fetch = now() - t0
-    del fetched
     C = model_part(cur, "bench_nys", "x", d)
     log(f"nystrom: numpy path: statistics, K_mm, solve on the model's {C.shape[0]} centers")
     alpha, tp = numpy_nystrom(Xp, yp, C, depth, ridge, float(metrics["jitter"]))

@@ -142,10 +142,14 @@ NowNs(void)
  * thread.  Blocks cost 3-4% more than the single call at n = 8000, d = 784
  * on two threads (Zen 5, Haswell kernels), whatever their width (1024 to
  * 4000 columns or rows), and the Haswell and Zen kernels give every entry
- * the same bits either way (dsyrk and dgemm sum a dot product alike; the
- * SkylakeX ones differ in the last bits, as they do between thread counts).
+ * the same bits either way (dsyrk and dgemm sum a dot product alike; with
+ * the SkylakeX ones the blocks differ in the last bits, as their dgemm
+ * does between 1 and 2 threads, while one dsyrk gives the same bits on 1
+ * and 2).
  */
 #define NTK_DOT_WHOLE_FLOPS 2.6e10
+
+static int	force_blocks = 0;	/* ntk_gram_force_blocks */
 
 /*
  * Faults in the pages of K's lower triangle, one store a page, before the
@@ -376,7 +380,7 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 
 	if (n < 1 || d < 1)
 		return NTK_BAD_DIMENSION;
-	if ((double) n * (n + 1) * d <= NTK_DOT_WHOLE_FLOPS * nworkers)
+	if (!force_blocks && (double) n * (n + 1) * d <= NTK_DOT_WHOLE_FLOPS * nworkers)
 	{
 		dot_block = n;
 		st = PrefaultLower(K, n, progress, arg);
@@ -491,6 +495,12 @@ ntk_gram_sym(const NtkParams *p, NtkKernelKind kind,
 			st = NTK_CANCELED;
 	}
 	return st;
+}
+
+void
+ntk_gram_force_blocks(int on)
+{
+	force_blocks = on;
 }
 
 double

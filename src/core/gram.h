@@ -70,4 +70,11 @@ extern NtkStatus ntk_predict_point(const NtkParams *p, NtkKernelKind kind,
 extern double ntk_gram_entry_ns(const NtkParams *p);
 extern int	ntk_gram_dot_block(int d);
 
+/*
+ * For tests: nonzero makes ntk_gram_sym compute its dot products in blocks
+ * even where one dsyrk would do (NTK_DOT_WHOLE_FLOPS in gram.c), so that
+ * small matrices cover the blocked path too.
+ */
+extern void ntk_gram_force_blocks(int on);
+
 #endif							/* NTK_GRAM_H */

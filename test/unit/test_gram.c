@@ -1443,6 +1443,57 @@ test_tiny_and_antiparallel(void)
 	ntk_recursion_force_path(0);
 }
 
+/*
+ * The dot products in blocks (forced: ntk_gram_force_blocks) and in the one
+ * dsyrk that small Grams take: n = 1100 is two blocks of columns, a dsyrk on
+ * each diagonal block and a dgemm below the first; both Grams within
+ * GRAM_TOL of ntk_pair (check_sym), and of each other.
+ */
+static void
+test_dot_blocks(void)
+{
+	NtkParams	p = params(3, NTK_RELU, 1.5, 0.25);
+	int			n = 1100;
+	int			d = 9;
+	int			saved = ntk_get_threads();
+	double	   *X = dalloc((size_t) n * d);
+	double	   *K[2];
+	double		worst = 0.0;
+	char		msg[160];
+	int			b;
+	int			i;
+	int			j;
+
+	/* not dyadic: the dot products round, so an order of summation shows */
+	for (i = 0; i < n * d; i++)
+		X[i] = urand() - 0.5;
+	ntk_set_threads(2);
+	for (b = 0; b < 2; b++)
+	{
+		K[b] = dalloc((size_t) n * n);
+		ntk_gram_force_blocks(b);
+		check_status(check_sym(&p, NTK_KERNEL_NTK, X, n, d, K[b],
+							   b ? "dot products in blocks" : "dot products in one dsyrk"),
+					 NTK_OK, b ? "gram in blocks" : "gram in one dsyrk");
+	}
+	ntk_gram_force_blocks(0);
+	ntk_set_threads(saved);
+	for (j = 0; j < n; j++)
+		for (i = j; i < n; i++)
+		{
+			double		a = K[0][i + (size_t) j * n];
+			double		c = K[1][i + (size_t) j * n];
+			double		scale = sqrt(K[0][i + (size_t) i * n] * K[0][j + (size_t) j * n]);
+
+			worst = fmax(worst, fabs(a - c) / scale);
+		}
+	snprintf(msg, sizeof msg, "blocked and single-dsyrk Grams within %.3g of each other (scaled)", worst);
+	check(worst <= GRAM_TOL, msg);
+	free(X);
+	free(K[0]);
+	free(K[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1454,6 +1505,7 @@ main(int argc, char **argv)
 	test_structured();
 	test_huge();
 	test_threads();
+	test_dot_blocks();
 	test_gram_progress();
 	test_gram_deep_steps();
 	test_stop_flags();
